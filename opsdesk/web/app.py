@@ -1,0 +1,120 @@
+"""The web application: REST API, console and portal pages, health and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Scope
+
+from opsdesk import __version__
+from opsdesk.accounts import api as accounts_api
+from opsdesk.accounts import pages as accounts_pages
+from opsdesk.audit import api as audit_api
+from opsdesk.audit import pages as audit_pages
+from opsdesk.core.runtime import Runtime
+from opsdesk.tenancy import api as tenancy_api
+from opsdesk.tenancy import pages as tenancy_pages
+from opsdesk.tenancy.scoping import PermissionDenied
+from opsdesk.web import pages as web_pages
+from opsdesk.web.csrf import CSRFMiddleware
+from opsdesk.web.deps import LoginRequired
+from opsdesk.web.observability import Figures, InventoryCollector, RequestMetricsMiddleware
+from opsdesk.web.templating import render
+
+STATIC = Path(__file__).parent / "static"
+API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router)
+PAGE_ROUTERS = (web_pages.router, accounts_pages.router, tenancy_pages.router, audit_pages.router)
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "text/html")
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="opsdesk",
+        version=__version__,
+        description="Operations service platform: customers, contracts, assets, monitoring and incidents.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    figures = Figures()
+    figures.registry.register(InventoryCollector(rt.sessions))
+    app.state.figures = figures
+
+    for router in (*API_ROUTERS, *PAGE_ROUTERS):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(figures.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return JSONResponse({"detail": "authentication required"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(PermissionDenied)
+    async def _denied(request: Request, exc: PermissionDenied) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, _exc: IntegrityError) -> Response:
+        return _error(request, 409, "conflicts with an existing record (a name or number already in use?)")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    # Outermost first: metrics see everything; CSRF runs inside the session so it can read it.
+    app.add_middleware(CSRFMiddleware)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=rt.settings.secret("secret_key"),
+        session_cookie="opsdesk_session",
+        max_age=rt.settings.security.session_max_age,
+        same_site="lax",
+        https_only=rt.settings.security.cookie_secure,
+    )
+    app.add_middleware(RequestMetricsMiddleware, figures=figures, route_of=_route_of)
+    return app
+
+
+def _error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    if _wants_html(request) and status != 405:
+        return render(request, "error.html", status_code=status, status=status, detail=detail)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
