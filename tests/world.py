@@ -40,6 +40,7 @@ class Tenant:
     user: int
     assignment: int
     username: str
+    token: int = 0  # an API token of the customer user, issued by the test that needs it
 
     def ids(self) -> dict[str, int]:
         """Path parameter name -> this tenant's object of that kind."""
@@ -52,6 +53,7 @@ class Tenant:
             "credential_id": self.credential,
             "user_id": self.user,
             "assignment_id": self.assignment,
+            "token_id": self.token,
         }
 
 
@@ -82,10 +84,15 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
         item = s.scalars(select(ServiceItem).order_by(ServiceItem.id)).first()
         assert item is not None
         cs = ContractService(
-            customer_id=customer.id, contract_id=contract.id, service_item_id=item.id, window=ServiceWindow.always
+            customer_id=customer.id,
+            contract_id=contract.id,
+            service_item_id=item.id,
+            window=ServiceWindow.always,
         )
         asset = Asset(customer_id=customer.id, type=AssetType.server, name=f"web-{code}", ip="10.0.0.1")
-        contact = Contact(customer_id=customer.id, role=ContactRole.primary, name=f"Contact {code}", phone="13800000000")
+        contact = Contact(
+            customer_id=customer.id, role=ContactRole.primary, name=f"Contact {code}", phone="13800000000"
+        )
         s.add_all([cs, asset, contact])
         s.flush()
         cred = Credential(customer_id=customer.id, asset_id=asset.id, name="root", secret=f"s3cret-{code}")

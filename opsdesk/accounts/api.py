@@ -25,6 +25,7 @@ from opsdesk.accounts.schemas import (
 from opsdesk.accounts.service import UsernameTaken, create_user
 from opsdesk.tenancy.models import Customer
 from opsdesk.web.deps import AnyUser
+from opsdesk.web.guard import self_service
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -43,6 +44,7 @@ def get_me(c: AnyUser) -> Any:
 
 
 @router.patch("/me", response_model=Me)
+@self_service
 def update_me(c: AnyUser, body: MePatch) -> Any:
     user = _me(c)
     if body.new_password is not None:
@@ -65,6 +67,7 @@ def list_tokens(c: AnyUser) -> Any:
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
+@self_service
 def create_token(c: AnyUser, body: TokenIn) -> Any:
     if c.principal.token_id is not None and Scope.write not in c.principal.scopes:
         raise HTTPException(403, "a read-only token cannot create tokens")
@@ -76,6 +79,7 @@ def create_token(c: AnyUser, body: TokenIn) -> Any:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
+@self_service
 def revoke_token(c: AnyUser, token_id: int) -> None:
     row = c.get(ApiToken, token_id)  # scoping shows only one's own tokens (admins: all)
     tokens.revoke(row)

@@ -14,6 +14,7 @@ from opsdesk.accounts.passwords import hash_password, verify_password
 from opsdesk.accounts.principal import Scope
 from opsdesk.web import i18n
 from opsdesk.web.deps import USER_KEY, AnyUser, OptionalDB, runtime
+from opsdesk.web.guard import self_service
 from opsdesk.web.templating import LANG_COOKIE, render
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +36,7 @@ def login_form(request: Request, db: OptionalDB, next: str | None = None) -> Res
 
 
 @router.post("/login")
+@self_service
 def login(
     request: Request,
     db: OptionalDB,
@@ -50,8 +52,13 @@ def login(
         user = service.login(db, rt.settings, username.strip(), password, address)
     except throttle.Throttled as exc:
         figures.logins.labels("throttled").inc()
-        return render(request, "login.html", 429, next=_safe_next(next),
-                      error=t("login.throttled", seconds=exc.retry_after))
+        return render(
+            request,
+            "login.html",
+            429,
+            next=_safe_next(next),
+            error=t("login.throttled", seconds=exc.retry_after),
+        )
     except service.LoginFailed:
         figures.logins.labels("failed").inc()
         return render(request, "login.html", 401, next=_safe_next(next), error=t("login.failed"))
@@ -65,12 +72,14 @@ def login(
 
 
 @router.post("/logout")
+@self_service
 def logout(request: Request) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 @router.post("/lang")
+@self_service
 def switch_language(
     request: Request, db: OptionalDB, lang: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
 ) -> Response:
@@ -92,6 +101,7 @@ def account(request: Request, c: AnyUser) -> Response:
 
 
 @router.post("/account/password")
+@self_service
 def change_password(
     request: Request,
     c: AnyUser,
@@ -114,6 +124,7 @@ def change_password(
 
 
 @router.post("/account/tokens")
+@self_service
 def create_token(
     request: Request, c: AnyUser, name: Annotated[str, Form()], write: Annotated[bool, Form()] = False
 ) -> Response:
@@ -126,6 +137,7 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
+@self_service
 def revoke_token(c: AnyUser, token_id: int) -> Response:
     tokens.revoke(c.get(ApiToken, token_id))
     return RedirectResponse("/account", status_code=303)

@@ -18,7 +18,12 @@ class Throttled(Exception):
 
 
 def check(
-    session: Session, username: str, address: str, max_failures: int, window_s: int, now: datetime | None = None
+    session: Session,
+    username: str,
+    address: str,
+    max_failures: int,
+    window_s: int,
+    now: datetime | None = None,
 ) -> None:
     now = now or utcnow()
     since = now - timedelta(seconds=window_s)
@@ -33,7 +38,9 @@ def check(
                 column == value,
                 ~LoginAttempt.success,
                 LoginAttempt.at > since,
-                or_(last_success.scalar_subquery().is_(None), LoginAttempt.at > last_success.scalar_subquery()),
+                or_(
+                    last_success.scalar_subquery().is_(None), LoginAttempt.at > last_success.scalar_subquery()
+                ),
             )
         ).one()
         if failures >= limit:

@@ -24,7 +24,9 @@ class SecretBox:
         try:
             self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
         except ValueError as exc:
-            raise ValueError("security.encryption_key: not a valid Fernet key (32 url-safe base64 bytes)") from exc
+            raise ValueError(
+                "security.encryption_key: not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from exc
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()

@@ -100,7 +100,9 @@ def delete_customer(c: AnyUser, customer_id: int) -> None:
 @router.get("/customers/{customer_id}/contracts", response_model=list[ContractOut])
 def list_contracts(c: AnyUser, customer_id: int) -> Any:
     c.get(Customer, customer_id)
-    return c.db.scalars(select(Contract).where(Contract.customer_id == customer_id).order_by(Contract.start_date))
+    return c.db.scalars(
+        select(Contract).where(Contract.customer_id == customer_id).order_by(Contract.start_date)
+    )
 
 
 @router.post("/customers/{customer_id}/contracts", response_model=ContractOut, status_code=201)
@@ -197,7 +199,9 @@ def create_asset(c: AnyUser, customer_id: int, body: AssetIn) -> Any:
 @router.post(
     "/customers/{customer_id}/assets/import",
     response_model=ImportResult,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
 )
 async def import_assets(c: AnyUser, customer_id: int, request: Request) -> Any:
     """Body: CSV text with header type,name,url,ip,notes,tags. All rows or none."""

@@ -61,7 +61,7 @@ def parse(text: str, existing_names: set[str] | None = None) -> list[AssetIn]:
         values = {k: (v or "").strip() for k, v in record.items()}
         tags = [t.strip() for t in values.pop("tags", "").replace("|", ";").split(";") if t.strip()]
         try:
-            asset = AssetIn(**values, tags=tags)  # type: ignore[arg-type]
+            asset = AssetIn(**values, tags=tags)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])

@@ -182,4 +182,3 @@ class Credential(TenantOwned, Timestamped, Base):
     username: Mapped[str] = mapped_column(String(100), default="")
     secret: Mapped[str] = mapped_column(EncryptedString())
     notes: Mapped[str] = mapped_column(Text, default="")
-

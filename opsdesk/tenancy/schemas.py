@@ -11,7 +11,14 @@ from urllib.parse import urlparse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from opsdesk.core.calendar import ServiceWindow
-from opsdesk.tenancy.models import AssetType, ContactRole, ContractStatus, PaymentState, ServiceKind, StaffRole
+from opsdesk.tenancy.models import (
+    AssetType,
+    ContactRole,
+    ContractStatus,
+    PaymentState,
+    ServiceKind,
+    StaffRole,
+)
 
 
 def check_ip(value: str) -> str:
@@ -141,7 +148,9 @@ class AssetIn(BaseModel):
     url: URL = ""
     ip: IP = ""
     notes: str = ""
-    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class AssetPatch(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -19,6 +19,7 @@ from starlette.types import Scope
 from opsdesk import __version__
 from opsdesk.accounts import api as accounts_api
 from opsdesk.accounts import pages as accounts_pages
+from opsdesk.accounts import staff_pages
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
 from opsdesk.core.runtime import Runtime
@@ -28,12 +29,15 @@ from opsdesk.tenancy.scoping import PermissionDenied
 from opsdesk.web import pages as web_pages
 from opsdesk.web.csrf import CSRFMiddleware
 from opsdesk.web.deps import LoginRequired
+from opsdesk.web.guard import check_routes, guard
 from opsdesk.web.observability import Figures, InventoryCollector, RequestMetricsMiddleware
 from opsdesk.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
 API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router)
-PAGE_ROUTERS = (web_pages.router, accounts_pages.router, tenancy_pages.router, audit_pages.router)
+PAGE_ROUTERS = (
+    web_pages.router, accounts_pages.router, staff_pages.router, tenancy_pages.router, audit_pages.router
+)
 
 
 def _route_of(scope: Scope) -> str:
@@ -42,7 +46,9 @@ def _route_of(scope: Scope) -> str:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "text/html")
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", "text/html"
+    )
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -60,7 +66,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.figures = figures
 
     for router in (*API_ROUTERS, *PAGE_ROUTERS):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(guard)])
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     @app.get("/healthz", include_in_schema=False)
@@ -77,8 +83,9 @@ def create_app(rt: Runtime) -> FastAPI:
     async def _login_required(request: Request, _exc: LoginRequired) -> Response:
         if _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return JSONResponse({"detail": "authentication required"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(
+            {"detail": "authentication required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
 
     @app.exception_handler(PermissionDenied)
     async def _denied(request: Request, exc: PermissionDenied) -> Response:
@@ -100,6 +107,7 @@ def create_app(rt: Runtime) -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    check_routes(app.routes)
     # Outermost first: metrics see everything; CSRF runs inside the session so it can read it.
     app.add_middleware(CSRFMiddleware)
     app.add_middleware(

@@ -31,7 +31,9 @@ def runtime(request: Request) -> Runtime:
 
 
 def principal_for(session: Session, user: User, token_id: int | None = None, scopes: Any = None) -> Principal:
-    assigned = frozenset() if user.role in (Role.admin, Role.customer) else assigned_customers(session, user.id)
+    assigned = (
+        frozenset() if user.role in (Role.admin, Role.customer) else assigned_customers(session, user.id)
+    )
     label = user.username
     return Principal(
         user_id=user.id,
@@ -84,7 +86,8 @@ def optional_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-OptionalDB = Annotated[Session, Depends(optional_db)]
+# Function scope: commit (and its errors) happen before the response is sent, not after.
+OptionalDB = Annotated[Session, Depends(optional_db, scope="function")]
 
 
 @dataclass

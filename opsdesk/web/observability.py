@@ -21,7 +21,10 @@ class Figures:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "opsdesk_http_requests", "HTTP requests served", ["method", "route", "status"], registry=self.registry
+            "opsdesk_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "opsdesk_http_request_seconds", "HTTP request duration", ["route"], registry=self.registry
