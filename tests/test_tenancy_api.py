@@ -109,3 +109,19 @@ def test_csv_import_all_or_nothing(world: World, live: LiveServer, runtime: Runt
         a for a in admin.get(f"/api/v1/customers/{world.a.customer}/assets").json() if a["name"] == "app-1"
     ]
     assert tagged[0]["tags"] == ["prod", "web"]
+
+
+def test_huge_bodies_are_refused_and_nothing_is_stored(
+    world: World, live: LiveServer, runtime: Runtime
+) -> None:
+    client = live.login(world.admin, PASSWORD)
+    token = client.post("/api/v1/tokens", json={"name": "bulk", "scopes": ["read", "write"]}).json()["token"]
+    rows = "".join(f"server,bulk-{i},,,{'x' * 200},\n" for i in range(60_000))
+    resp = client.post(
+        f"/api/v1/customers/{world.a.customer}/assets/import",
+        content=("type,name,url,ip,notes,tags\n" + rows).encode(),
+        headers={"content-type": "text/csv", "Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code == 413 and "bytes" in resp.json()["detail"]
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Asset).where(Asset.name.like("bulk-%"))) == 0

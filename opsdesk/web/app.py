@@ -30,13 +30,18 @@ from opsdesk.web import pages as web_pages
 from opsdesk.web.csrf import CSRFMiddleware
 from opsdesk.web.deps import LoginRequired
 from opsdesk.web.guard import check_routes, guard
+from opsdesk.web.limits import BodyLimitMiddleware
 from opsdesk.web.observability import Figures, InventoryCollector, RequestMetricsMiddleware
 from opsdesk.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
 API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router)
 PAGE_ROUTERS = (
-    web_pages.router, accounts_pages.router, staff_pages.router, tenancy_pages.router, audit_pages.router
+    web_pages.router,
+    accounts_pages.router,
+    staff_pages.router,
+    tenancy_pages.router,
+    audit_pages.router,
 )
 
 
@@ -118,6 +123,7 @@ def create_app(rt: Runtime) -> FastAPI:
         same_site="lax",
         https_only=rt.settings.security.cookie_secure,
     )
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestMetricsMiddleware, figures=figures, route_of=_route_of)
     return app
 
