@@ -13,8 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 Language = Literal["zh-CN", "en"]
 KEYS_FILE = "keys.toml"
@@ -24,18 +24,22 @@ class ConfigError(Exception):
     """A broken configuration; the message is one line naming the key."""
 
 
-class ServerSettings(BaseModel):
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     base_url: str = ""  # links in messages; derived from host and port when empty
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: SecretStr | None = None  # default: SQLite file in data_dir
     echo: bool = False
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Section):
     secret_key: SecretStr | None = None  # signs sessions and links; generated into data_dir when empty
     encryption_key: SecretStr | None = None  # Fernet key for secrets at rest; generated when empty
     session_max_age: int = Field(12 * 3600, ge=60)
@@ -44,7 +48,7 @@ class SecuritySettings(BaseModel):
     login_window_seconds: int = Field(900, ge=1)
 
 
-class EmergencyContact(BaseModel):
+class EmergencyContact(Section):
     """The provider's 7x24 monitoring command centre (R-CON-1), shown to every customer."""
 
     phone: str = "400-000-0000"
@@ -155,6 +159,8 @@ def load_settings(config_file: Path | str | None = None, *, generate_keys: bool 
             settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from exc
+    except SettingsError as exc:  # e.g. OPSDESK_SERVER=x where a section is expected
+        raise ConfigError(f"environment: {exc}") from exc
     return settings
 
 

@@ -68,7 +68,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         if path and path != ":memory:":
             from pathlib import Path
 
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
