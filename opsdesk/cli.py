@@ -191,6 +191,17 @@ def server(host: HostOpt = None, port: PortOpt = None) -> None:
     serve(_with_address(settings(), host, port))
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def agent(ctx: typer.Context) -> None:
+    """Run the host agent on a customer server (see `opsdesk agent --help`)."""
+    # Normally dispatched by opsdesk.launcher before this module loads; kept here for --help.
+    from opsdesk.agent.main import main as agent_main
+
+    raise typer.Exit(agent_main(ctx.args))
+
+
 @app.command()
 def demo(
     host: HostOpt = None,
@@ -462,6 +473,30 @@ def issue_token(
             soft_wrap=True,
         )
     # Alone on stdout so that TOKEN=$(opsdesk admin issue-token ...) works.
+    typer.echo(plain)
+
+
+@admin_app.command("issue-agent-token")
+def issue_agent_token(
+    customer_code: str,
+    asset_name: str,
+    issuer: Annotated[str, typer.Option(help="Admin user the token is issued by.")] = "admin",
+) -> None:
+    """Issue an agent token bound to one server asset; printed once, on stdout."""
+    from opsdesk.tenancy.models import Asset, AssetType
+
+    with cli_session() as session:
+        customer = _customer(session, customer_code)
+        asset = session.scalars(
+            select(Asset).where(Asset.customer_id == customer.id, Asset.name == asset_name)
+        ).first()
+        if asset is None:
+            raise CliError(f"customer {customer_code!r} has no asset named {asset_name!r}")
+        if asset.type is not AssetType.server:
+            raise CliError(f"asset {asset_name!r} is a {asset.type.value}; agents run on server assets")
+        user = _user(session, issuer)
+        row, plain = tokens.issue(session, user, f"agent {asset_name}", [Scope.write], asset_id=asset.id)
+        err.print(f"agent token {row.id} for {customer_code}/{asset_name}; copy it now:", markup=False)
     typer.echo(plain)
 
 

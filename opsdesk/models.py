@@ -4,6 +4,7 @@ from opsdesk.accounts.models import ApiToken, LoginAttempt, User
 from opsdesk.audit import recorder as _recorder  # noqa: F401  (registers the audit hook)
 from opsdesk.audit.models import AuditEntry
 from opsdesk.core.db import Base
+from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.tenancy import scoping as _scoping  # noqa: F401  (registers tenant scoping)
 from opsdesk.tenancy.models import (
     Asset,
@@ -26,6 +27,8 @@ __all__ = [
     "ContractService",
     "Credential",
     "Customer",
+    "HostEvent",
+    "HostState",
     "LoginAttempt",
     "ServiceItem",
     "StaffAssignment",

@@ -42,6 +42,8 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a token in lists
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Set for agent tokens: good only for pushing this asset's data, refused everywhere else.
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -26,8 +26,9 @@ def issue(
     name: str,
     scopes: list[Scope] | None = None,
     expires_at: datetime | None = None,
+    asset_id: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for `user`; return the row and the plain token (never stored)."""
+    """Create a token for `user` (an agent token if `asset_id` is given); return it and the plain token."""
     plain = PREFIX + secrets.token_urlsafe(32)
     chosen = sorted({Scope(s).value for s in (scopes or [Scope.read])})
     row = ApiToken(
@@ -37,6 +38,7 @@ def issue(
         token_hash=digest(plain),
         scopes=chosen,
         expires_at=expires_at,
+        asset_id=asset_id,
     )
     session.add(row)
     session.flush()

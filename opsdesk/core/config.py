@@ -48,6 +48,23 @@ class SecuritySettings(Section):
     login_window_seconds: int = Field(900, ge=1)
 
 
+class MetricsSettings(Section):
+    url: str = ""  # default: sqlite:///<data_dir>/metrics.db
+    retention_raw_days: int = Field(15, ge=1)
+    retention_5m_days: int = Field(90, ge=1)
+    retention_1h_days: int = Field(730, ge=1)
+
+
+class IngestSettings(Section):
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # compressed, as sent
+    max_decompressed_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_samples: int = Field(20_000, ge=1)
+    max_labels: int = Field(16, ge=1)
+    max_future_seconds: int = Field(300, ge=0)  # host clock ahead of ours
+    max_past_seconds: int = Field(7 * 86400, ge=60)  # buffered data older than this is refused
+    down_after_intervals: int = Field(3, ge=1)  # no data for this many intervals: host down
+
+
 class EmergencyContact(Section):
     """The provider's 7x24 monitoring command centre (R-CON-1), shown to every customer."""
 
@@ -66,6 +83,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     security: SecuritySettings = SecuritySettings()
     emergency: EmergencyContact = EmergencyContact()
+    metrics: MetricsSettings = MetricsSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -89,6 +108,10 @@ class Settings(BaseSettings):
         if self.database.url is not None:
             return self.database.url.get_secret_value()
         return f"sqlite:///{self.data_dir / 'opsdesk.db'}"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.metrics.url or f"sqlite:///{self.data_dir / 'metrics.db'}"
 
     @property
     def public_url(self) -> str:

@@ -23,6 +23,8 @@ from opsdesk.accounts import staff_pages
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
 from opsdesk.core.runtime import Runtime
+from opsdesk.hosts import api as hosts_api
+from opsdesk.ingest import api as ingest_api
 from opsdesk.tenancy import api as tenancy_api
 from opsdesk.tenancy import pages as tenancy_pages
 from opsdesk.tenancy.scoping import PermissionDenied
@@ -35,7 +37,7 @@ from opsdesk.web.observability import Figures, InventoryCollector, RequestMetric
 from opsdesk.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
-API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router)
+API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router, hosts_api.router, ingest_api.router)
 PAGE_ROUTERS = (
     web_pages.router,
     accounts_pages.router,

@@ -50,7 +50,7 @@ def _authenticate(request: Request, session: Session) -> tuple[Principal | None,
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         token = lookup(session, auth[7:].strip())
-        if token is None:
+        if token is None or token.asset_id is not None:  # agent tokens only push data
             return None, None
         user = session.get(User, token.user_id)
         if user is None or not user.is_active:
@@ -94,6 +94,7 @@ OptionalDB = Annotated[Session, Depends(optional_db, scope="function")]
 class Ctx:
     db: Session
     principal: Principal
+    rt: Runtime
 
     def get(self, model: type[T], ident: Any) -> T:
         """The object if the principal may see it, else 404 (never 403: existence is secret)."""
@@ -117,7 +118,7 @@ def ctx(db: OptionalDB, request: Request) -> Ctx:
     principal: Principal | None = request.state.principal
     if principal is None:
         raise LoginRequired()
-    return Ctx(db=db, principal=principal)
+    return Ctx(db=db, principal=principal, rt=runtime(request))
 
 
 def staff_ctx(c: Annotated[Ctx, Depends(ctx)]) -> Ctx:

@@ -1,0 +1,102 @@
+"""The agent batch format (version 1), validated in full before anything is stored.
+
+    {"v": 1, "seq": 17, "instance": "…", "t": 1764400000000, "interval": 15,
+     "agent": {"version": "0.1.0", "hostname": "web-1"},
+     "samples": [["cpu_usage_percent", {"mode": "user"}, 3.2], ...],
+     "events": [{"t": 1764400000000, "kind": "hostname_changed", "attrs": {...}}],
+     "inventory": {...} | null, "top": {...} | null, "dropped": 0}
+
+Timestamps are milliseconds since the epoch (UTC). The server adds the `asset` and
+`customer` labels itself; an agent cannot write into another host's series.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+NAME_RE = r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$"
+RESERVED_LABELS = frozenset({"__name__", "asset", "customer"})
+EVENT_KINDS = frozenset(
+    {
+        "hostname_changed",
+        "password_changed",
+        "user_added",
+        "user_removed",
+        "process_started",
+        "process_stopped",
+        "reboot",
+    }
+)
+_LABEL_NAME = re.compile(NAME_RE)
+
+MetricName = Annotated[str, StringConstraints(pattern=NAME_RE)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class AgentInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Annotated[str, StringConstraints(max_length=32)]
+    hostname: Annotated[str, StringConstraints(max_length=255)]
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    t: int
+    kind: str
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {v!r}")
+        return v
+
+
+class AgentBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    v: Literal[1]
+    seq: Annotated[int, Field(ge=1)]
+    instance: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    t: int
+    interval: Annotated[float, Field(ge=1, le=86400)]
+    agent: AgentInfo
+    samples: list[tuple[MetricName, dict[str, LabelValue], float]]
+    events: Annotated[list[EventIn], Field(max_length=1000)] = Field(default_factory=list)
+    inventory: dict[str, Any] | None = None
+    top: dict[str, Any] | None = None
+    dropped: Annotated[int, Field(ge=0)] = 0
+
+
+class BatchRejected(ValueError):
+    """The batch can never be accepted; the message says why, for the agent's log."""
+
+
+def check_limits(
+    batch: AgentBatch, now_ms: int, max_samples: int, max_labels: int, max_future_s: int, max_past_s: int
+) -> None:
+    """What pydantic cannot say alone: counts, label names and the clock."""
+    if len(batch.samples) > max_samples:
+        raise BatchRejected(f"samples: {len(batch.samples)} in one batch, at most {max_samples}")
+    for i, (_name, labels, _value) in enumerate(batch.samples):
+        if len(labels) > max_labels:
+            raise BatchRejected(f"samples[{i}]: {len(labels)} labels, at most {max_labels}")
+        for label in labels:
+            if label in RESERVED_LABELS or not _LABEL_NAME.match(label):
+                raise BatchRejected(f"samples[{i}]: label name {label!r} is reserved or invalid")
+    stamps = [("t", batch.t)] + [(f"events[{i}].t", e.t) for i, e in enumerate(batch.events)]
+    for where, t in stamps:
+        if t > now_ms + max_future_s * 1000:
+            ahead = (t - now_ms) / 1000
+            raise BatchRejected(
+                f"{where}: {ahead:.0f} s in the future (at most {max_future_s} s); check the host clock (NTP)"
+            )
+        if t < now_ms - max_past_s * 1000:
+            behind = (now_ms - t) / 1000
+            raise BatchRejected(f"{where}: {behind:.0f} s in the past (at most {max_past_s} s)")

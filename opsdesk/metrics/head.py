@@ -1,0 +1,61 @@
+"""The open chunk of a series kept in memory, and the log records that make it durable."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+_COUNT = struct.Struct("<I")
+
+
+@dataclass
+class Head:
+    """Samples of one series in one chunk window, sorted by time, unique timestamps."""
+
+    window: int
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    vs: array[float] = field(default_factory=lambda: array("d"))
+
+    def add(self, t: int, v: float) -> bool:
+        """Insert a sample; False if its timestamp is already held (a duplicate)."""
+        ts = self.ts
+        if not ts or t > ts[-1]:
+            ts.append(t)
+            self.vs.append(v)
+            return True
+        i = bisect_left(ts, t)
+        if ts[i] == t:
+            return False
+        ts.insert(i, t)
+        self.vs.insert(i, v)
+        return True
+
+    def copy(self) -> Head:
+        return Head(self.window, array("q", self.ts), array("d", self.vs))
+
+
+def encode_log(ids: array[int], ts: array[int], vs: array[float]) -> bytes:
+    """One write batch's head samples as packed little-endian columns."""
+    parts: list[array[Any]] = [ids, ts, vs]
+    if sys.byteorder == "big":
+        parts = [array(a.typecode, a) for a in parts]
+        for a in parts:
+            a.byteswap()
+    return _COUNT.pack(len(ids)) + b"".join(a.tobytes() for a in parts)
+
+
+def decode_log(blob: bytes) -> tuple[array[int], array[int], array[float]]:
+    (n,) = _COUNT.unpack_from(blob)
+    ids, ts, vs = array("I"), array("q"), array("d")
+    pos = _COUNT.size
+    for a in (ids, ts, vs):
+        size = n * a.itemsize
+        a.frombytes(blob[pos : pos + size])
+        if sys.byteorder == "big":
+            a.byteswap()
+        pos += size
+    return ids, ts, vs
