@@ -174,7 +174,13 @@ def serve(s: Settings) -> None:
     migrate.upgrade(s.database_url)
     rt = build_runtime(s)
     try:
-        uvicorn.run(create_app(rt), host=s.server.host, port=s.server.port, log_level="info")
+        uvicorn.run(
+            create_app(rt),
+            host=s.server.host,
+            port=s.server.port,
+            log_level="info",
+            access_log=s.server.access_log,
+        )
     finally:
         rt.close()
 

@@ -14,6 +14,8 @@ from opsdesk.accounts.principal import Scope
 from opsdesk.core.db import utcnow
 
 PREFIX = "odk_"
+# Bumped by every revocation in this process, so caches of token lookups can drop their entries.
+revocations = 0
 
 
 def digest(token: str) -> str:
@@ -46,8 +48,10 @@ def issue(
 
 
 def revoke(token: ApiToken, now: datetime | None = None) -> None:
+    global revocations
     if token.revoked_at is None:
         token.revoked_at = now or utcnow()
+        revocations += 1
 
 
 def lookup(session: Session, plain: str, now: datetime | None = None) -> ApiToken | None:

@@ -32,6 +32,7 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     base_url: str = ""  # links in messages; derived from host and port when empty
+    access_log: bool = True  # one line per request; agents alone make thousands a minute
 
 
 class DatabaseSettings(Section):

@@ -2,8 +2,8 @@
 
 Order matters for "exactly once as far as the server can tell": samples go to the metric store
 first (which ignores a sample it already has for the same series and time), then the host state
-and events are committed with the batch's sequence number. A crash between the two makes the
-agent resend; the samples are then duplicates and dropped, the rest is stored.
+and events are committed with the batch's sequence number (see writer.py). A crash between the
+two makes the agent resend; the samples are then duplicates and dropped, the rest is stored.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsdesk.core.config import IngestSettings
 from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.ingest.schema import AgentBatch, BatchRejected, check_limits
-from opsdesk.metrics import MetricStore, Sample, SeriesKey
-from opsdesk.tenancy.models import Asset
+from opsdesk.metrics import Sample, SeriesKey
 
 
 class PayloadTooLarge(BatchRejected):
@@ -91,37 +89,41 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def to_samples(batch: AgentBatch, asset: Asset) -> list[Sample]:
-    base = {"asset": str(asset.id), "customer": str(asset.customer_id)}
+def to_samples(batch: AgentBatch, asset_id: int, customer_id: int) -> list[Sample]:
+    base = {"asset": str(asset_id), "customer": str(customer_id)}
     return [
         Sample(SeriesKey({**labels, **base, "__name__": name}), batch.t, value)
         for name, labels, value in batch.samples
     ]
 
 
-def store_batch(
-    session: Session, store: MetricStore, asset: Asset, batch: AgentBatch, now: datetime
-) -> IngestResult:
-    state = session.scalars(select(HostState).where(HostState.asset_id == asset.id)).first()
-    if state is None:
-        state = HostState(
-            customer_id=asset.customer_id,
-            asset_id=asset.id,
-            instance=batch.instance,
-            first_seen_at=now,
-            last_seq=0,
-            dropped_total=0,
-        )
-        session.add(state)
-    elif state.instance == batch.instance and batch.seq <= state.last_seq:
-        state.last_seen_at = now  # the host is alive even if it repeats itself
-        return IngestResult(batch.seq, True, 0, 0)
-    written = store.write(to_samples(batch, asset))
+def new_state(
+    session: Session, asset_id: int, customer_id: int, batch: AgentBatch, now: datetime
+) -> HostState:
+    state = HostState(
+        customer_id=customer_id,
+        asset_id=asset_id,
+        instance=batch.instance,
+        first_seen_at=now,
+        last_seq=0,
+        dropped_total=0,
+    )
+    session.add(state)
+    return state
+
+
+def apply_batch(
+    session: Session, state: HostState, asset_id: int, customer_id: int, batch: AgentBatch, now: datetime
+) -> tuple[IngestResult, list[Sample]]:
+    """Update the host's state and add its events; return the samples to store (none if a replay)."""
+    state.last_seen_at = now  # the host is alive even if it repeats itself
+    if state.instance == batch.instance and batch.seq <= state.last_seq:
+        return IngestResult(batch.seq, True, 0, 0), []
     for event in batch.events:
         session.add(
             HostEvent(
-                customer_id=asset.customer_id,
-                asset_id=asset.id,
+                customer_id=customer_id,
+                asset_id=asset_id,
                 at=_at(event.t),
                 kind=event.kind,
                 attrs=event.attrs,
@@ -131,8 +133,8 @@ def store_batch(
     if batch.dropped > state.dropped_total:
         session.add(
             HostEvent(
-                customer_id=asset.customer_id,
-                asset_id=asset.id,
+                customer_id=customer_id,
+                asset_id=asset_id,
                 at=_at(batch.t),
                 kind="agent_buffer_dropped",
                 attrs={"batches": batch.dropped - state.dropped_total},
@@ -140,7 +142,6 @@ def store_batch(
             )
         )
     state.instance, state.last_seq = batch.instance, batch.seq
-    state.last_seen_at = now
     sample_at = _at(batch.t)
     if state.last_sample_at is None or sample_at > state.last_sample_at:
         state.last_sample_at = sample_at
@@ -151,8 +152,8 @@ def store_batch(
         state.inventory, state.inventory_at = batch.inventory, now
     if batch.top is not None:
         state.top = batch.top
-    session.flush()
-    return IngestResult(batch.seq, False, written, len(batch.events))
+    samples = to_samples(batch, asset_id, customer_id)
+    return IngestResult(batch.seq, False, len(samples), len(batch.events)), samples
 
 
 def gzip_batch(batch: dict[str, Any]) -> bytes:

@@ -19,14 +19,14 @@ NAME = "__name__"
 class SeriesKey:
     """A metric name plus labels; immutable, hashable, with one canonical string form.
 
-    The hash and the canonical form are computed once, because the writer looks every sample's
-    key up in a dict.
+    The hash is computed once, because the writer looks every sample's key up in a dict; the
+    canonical form only when a new series is stored.
     """
 
-    __slots__ = ("_hash", "canonical", "labels")
+    __slots__ = ("_canonical", "_hash", "labels")
 
     labels: tuple[tuple[str, str], ...]
-    canonical: str
+    _canonical: str | None
     _hash: int
 
     def __init__(self, labels: Mapping[str, str]) -> None:
@@ -34,8 +34,15 @@ class SeriesKey:
             raise ValueError("a series needs a non-empty __name__ label")
         items = tuple(sorted((str(k), str(v)) for k, v in labels.items() if v != ""))
         object.__setattr__(self, "labels", items)
-        object.__setattr__(self, "canonical", json.dumps(dict(items), separators=(",", ":")))
+        object.__setattr__(self, "_canonical", None)  # built when first needed: most keys are lookups
         object.__setattr__(self, "_hash", hash(items))
+
+    @property
+    def canonical(self) -> str:
+        if self._canonical is None:
+            object.__setattr__(self, "_canonical", json.dumps(dict(self.labels), separators=(",", ":")))
+        assert self._canonical is not None
+        return self._canonical
 
     @classmethod
     def of(cls, name: str, **labels: str) -> SeriesKey:

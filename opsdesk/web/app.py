@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from opsdesk.audit import pages as audit_pages
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts import api as hosts_api
 from opsdesk.ingest import api as ingest_api
+from opsdesk.ingest.writer import IngestWriter
 from opsdesk.tenancy import api as tenancy_api
 from opsdesk.tenancy import pages as tenancy_pages
 from opsdesk.tenancy.scoping import PermissionDenied
@@ -37,7 +40,7 @@ from opsdesk.web.observability import Figures, InventoryCollector, RequestMetric
 from opsdesk.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
-API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router, hosts_api.router, ingest_api.router)
+API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router, hosts_api.router)
 PAGE_ROUTERS = (
     web_pages.router,
     accounts_pages.router,
@@ -59,7 +62,15 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(rt: Runtime) -> FastAPI:
+    writer = IngestWriter(rt)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        writer.close()  # answers what is queued before the process ends
+
     app = FastAPI(
+        lifespan=lifespan,
         title="opsdesk",
         version=__version__,
         description="Operations service platform: customers, contracts, assets, monitoring and incidents.",
@@ -68,12 +79,15 @@ def create_app(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = rt
+    app.state.ingest_writer = writer
     figures = Figures()
     figures.registry.register(InventoryCollector(rt.sessions))
     app.state.figures = figures
 
     for router in (*API_ROUTERS, *PAGE_ROUTERS):
         app.include_router(router, dependencies=[Depends(guard)])
+    # Agents are not users: their endpoint authenticates agent tokens itself (no session, no guard).
+    app.include_router(ingest_api.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     @app.get("/healthz", include_in_schema=False)
