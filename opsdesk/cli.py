@@ -225,8 +225,14 @@ def demo(
         rt.close()
     out.print(demo_world.logins_panel(s, logins))
     sys.stdout.flush()  # the address and logins must show before the server's log
-    if not seed_only:
+    if seed_only:
+        return
+    agent = demo_world.start_local_agent(s)
+    try:
         serve(s)
+    finally:
+        agent.terminate()
+        agent.wait(10)
 
 
 # --- database --------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ append their own step with `@seed_step`; a step sees what earlier steps made thr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,9 +27,10 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opsdesk.accounts import tokens
 from opsdesk.accounts.models import User
 from opsdesk.accounts.passwords import hash_password, verify_password
-from opsdesk.accounts.principal import Role, cli_principal
+from opsdesk.accounts.principal import Role, Scope, cli_principal
 from opsdesk.accounts.service import create_user
 from opsdesk.core import migrate
 from opsdesk.core.config import Settings
@@ -49,6 +53,8 @@ from opsdesk.tenancy.models import (
 from opsdesk.tenancy.scoping import bind
 
 LOGINS_FILE = "demo-logins.txt"
+AGENT_TOKEN_FILE = "demo-agent.token"
+LOCAL_HOST_ASSET = "demo-host"
 DEMO_CODE = "DEMO"
 OTHER_CODE = "ACME"
 M = TypeVar("M")
@@ -80,6 +86,13 @@ CUSTOMERS = (
             ("pentest", Decimal("30000.00")),
         ),
         assets=(
+            (
+                AssetType.server,
+                LOCAL_HOST_ASSET,
+                "",
+                "127.0.0.1",
+                "This machine, watched by the demo's local agent",
+            ),
             (AssetType.server, "app-server-01", "", "10.10.1.11", "Nginx and the order service"),
             (AssetType.server, "app-server-02", "", "10.10.1.12", "Second application node"),
             (AssetType.website, "homepage", "https://www.example.com", "", "Public company homepage"),
@@ -292,6 +305,54 @@ def users(seed: Seed) -> None:
     for code, username, staff_role in ASSIGNMENTS:
         key = {"customer_id": seed.customers[code].id, "user_id": seed.users[username].id}
         ensure(seed.session, StaffAssignment, key, role=staff_role)
+
+
+@seed_step
+def local_agent_token(seed: Seed) -> None:
+    """An agent token for the demo host, kept in the data directory so restarts reuse it."""
+    path = seed.settings.data_dir / AGENT_TOKEN_FILE
+    asset = seed.assets[DEMO_CODE, LOCAL_HOST_ASSET]
+    if path.exists():
+        found = tokens.lookup(seed.session, path.read_text().strip())
+        if found is not None and found.asset_id == asset.id:
+            return
+    _row, plain = tokens.issue(
+        seed.session, seed.users["admin"], "demo local agent", [Scope.write], asset_id=asset.id
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(plain + "\n")
+
+
+def _die_with_parent() -> None:
+    # uvicorn ends the process by re-raising SIGTERM, past any `finally`: let the kernel stop
+    # the agent when the demo goes (Linux prctl PR_SET_PDEATHSIG).
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def start_local_agent(settings: Settings) -> subprocess.Popen[bytes]:
+    """The demo's agent on this machine, pushing to the demo server every 15 s."""
+    log = (settings.data_dir / "demo-agent.log").open("ab")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "opsdesk.agent.main",
+            "--server",
+            f"http://127.0.0.1:{settings.server.port}",
+            "--token-file",
+            str(settings.data_dir / AGENT_TOKEN_FILE),
+            "--state-dir",
+            str(settings.data_dir / "demo-agent"),
+        ],
+        stdout=log,
+        stderr=log,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def logins_path(data_dir: Path) -> Path:

@@ -417,7 +417,7 @@ def test_demo_seed_is_idempotent_and_complete(rt: Runtime, data_dir: Path) -> No
     assert 4 <= len(assets) <= 6
     assert {AssetType.server, AssetType.website, AssetType.database} <= {a.type for a in assets}
     assert "https://www.example.com" in {a.url for a in assets}
-    assert all(a.ip.startswith("10.") for a in assets if a.type is AssetType.server)
+    assert all(a.ip.startswith(("10.", "127.")) for a in assets if a.type is AssetType.server)
     assert {c.role for c in contacts} == {ContactRole.primary, ContactRole.secondary}
     assert len(credentials) == 1 and credentials[0].secret  # decrypts with the configured key
     assert [a.customer_id for a in assignments] == [customer.id]
@@ -507,6 +507,17 @@ def test_demo_starts_end_to_end(tmp_path: Path) -> None:
             )
             assert resp.status_code == 303, resp.text
             assert client.get("/api/v1/me").json()["username"] == "admin"
+            # the demo's local agent reports this machine as the DEMO customer's "demo-host"
+            demo_id = next(c["id"] for c in client.get("/api/v1/customers").json() if c["code"] == "DEMO")
+
+            def demo_host_up() -> bool:
+                hosts = client.get(f"/api/v1/customers/{demo_id}/hosts").json()
+                return any(h["name"] == "demo-host" and h["status"] == "up" for h in hosts)
+
+            deadline = time.monotonic() + 60
+            while not demo_host_up():
+                assert time.monotonic() < deadline, "the demo's local agent did not report within 60 s"
+                time.sleep(1)
     finally:
         proc.terminate()
         try:

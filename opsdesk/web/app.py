@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -50,6 +54,19 @@ PAGE_ROUTERS = (
 )
 
 
+RETENTION_EVERY_S = 3600
+
+
+async def _housekeeping(rt: Runtime) -> None:
+    """Hourly: drop metric data older than the configured retention ages."""
+    while True:
+        await asyncio.sleep(RETENTION_EVERY_S)
+        try:
+            await run_in_threadpool(rt.metrics.apply_retention, int(time.time() * 1000))
+        except Exception:
+            logging.getLogger("opsdesk").exception("metric retention failed")
+
+
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
@@ -66,7 +83,9 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        housekeeping = asyncio.create_task(_housekeeping(rt))
         yield
+        housekeeping.cancel()
         writer.close()  # answers what is queued before the process ends
 
     app = FastAPI(
