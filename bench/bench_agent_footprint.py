@@ -106,8 +106,9 @@ def main() -> None:
             time.sleep(1)
         elapsed = time.monotonic() - start
         share = {k: (cpu_seconds(p) - cpu0[k]) / elapsed for k, p in procs.items()}
+        agent.send_signal(signal.SIGINT)
+        idle.terminate()
         for p in (agent, idle):
-            p.send_signal(signal.SIGINT)
             p.wait(10)
         server.send_signal(signal.SIGTERM)
         server.wait(20)

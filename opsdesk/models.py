@@ -1,10 +1,14 @@
 """Every model, imported once so that metadata (and Alembic) sees all tables."""
 
 from opsdesk.accounts.models import ApiToken, LoginAttempt, User
+from opsdesk.alerting.models import Alert, Incident, IncidentEvent, RuleOverride
 from opsdesk.audit import recorder as _recorder  # noqa: F401  (registers the audit hook)
 from opsdesk.audit.models import AuditEntry
 from opsdesk.core.db import Base
 from opsdesk.hosts.models import HostEvent, HostState
+from opsdesk.monitors import hooks as _monitor_hooks  # noqa: F401  (homepage checks for websites)
+from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent
+from opsdesk.notify.models import Notification, NotifyChannel
 from opsdesk.tenancy import scoping as _scoping  # noqa: F401  (registers tenant scoping)
 from opsdesk.tenancy.models import (
     Asset,
@@ -18,6 +22,7 @@ from opsdesk.tenancy.models import (
 )
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "Asset",
     "AuditEntry",
@@ -29,7 +34,15 @@ __all__ = [
     "Customer",
     "HostEvent",
     "HostState",
+    "Incident",
+    "IncidentEvent",
     "LoginAttempt",
+    "MaintenanceWindow",
+    "Monitor",
+    "MonitorEvent",
+    "Notification",
+    "NotifyChannel",
+    "RuleOverride",
     "ServiceItem",
     "StaffAssignment",
     "User",

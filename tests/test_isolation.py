@@ -30,6 +30,9 @@ SELF_SERVICE = {
     "/api/v1/me",
     "/api/v1/tokens",
     "/api/v1/tokens/{token_id}",
+    # a customer reports an incident and comments on its own incidents (R-INC-4)
+    "/api/v1/customers/{customer_id}/incidents",
+    "/api/v1/incidents/{incident_id}/comments",
 }
 
 
@@ -70,7 +73,17 @@ def audit_count(rt: Runtime) -> int:
         return int(s.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
-MARKERS_B = ("Customer B", "web-B", "HT-2026-B", "Contact B", "user-b", "s3cret-B")
+MARKERS_B = (
+    "Customer B",
+    "web-B",
+    "HT-2026-B",
+    "Contact B",
+    "user-b",
+    "s3cret-B",
+    "ping-B",
+    "upgrade B",
+    "Incident B",
+)
 
 
 @pytest.mark.parametrize("who", ["customer_user", "engineer"])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from opsdesk.accounts.principal import Role
 from opsdesk.accounts.service import create_user
+from opsdesk.alerting.models import Incident
+from opsdesk.alerting.rules import Severity
 from opsdesk.core.calendar import ServiceWindow
 from opsdesk.core.runtime import Runtime
+from opsdesk.monitors.models import MaintenanceWindow, Monitor
 from opsdesk.tenancy.catalogue import ensure_catalogue
 from opsdesk.tenancy.models import (
     Asset,
@@ -40,6 +43,9 @@ class Tenant:
     user: int
     assignment: int
     username: str
+    monitor: int = 0
+    window: int = 0
+    incident: int = 0
     token: int = 0  # an API token of the customer user, issued by the test that needs it
 
     def ids(self) -> dict[str, int]:
@@ -54,6 +60,9 @@ class Tenant:
             "user_id": self.user,
             "assignment_id": self.assignment,
             "token_id": self.token,
+            "monitor_id": self.monitor,
+            "window_id": self.window,
+            "incident_id": self.incident,
         }
 
 
@@ -99,7 +108,32 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
         assignment = StaffAssignment(customer_id=customer.id, user_id=engineer_id)
         s.add_all([cred, assignment])
         user = create_user(s, f"user-{code.lower()}", PASSWORD, Role.customer, customer.id)
+        monitor = Monitor(
+            customer_id=customer.id,
+            asset_id=asset.id,
+            name=f"ping-{code}",
+            type="tcp",
+            config={"host": "127.0.0.1", "port": 9, "interval_s": 3600},
+        )
+        window = MaintenanceWindow(
+            customer_id=customer.id,
+            starts_at=datetime(2026, 1, 1, tzinfo=UTC),
+            ends_at=datetime(2026, 1, 2, tzinfo=UTC),
+            reason=f"upgrade {code}",
+        )
+        incident = Incident(
+            customer_id=customer.id,
+            asset_id=asset.id,
+            title=f"Incident {code}",
+            severity=Severity.p3,
+            opened_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        s.add_all([monitor, window, incident])
+        s.flush()
         return Tenant(
+            monitor=monitor.id,
+            window=window.id,
+            incident=incident.id,
             customer=customer.id,
             contract=contract.id,
             contract_service=cs.id,

@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 
+from opsdesk.agent import procnet
+
 Sample = tuple[str, dict[str, str], float]
 
 # Pseudo filesystems say nothing about the host's disks.
@@ -194,15 +196,20 @@ class ResourceCollector:
         self.prev.nics = current
 
     def _tcp(self) -> Iterator[Sample]:
-        counts = dict.fromkeys(TCP_STATES, 0)
-        try:
-            for conn in psutil.net_connections(kind="tcp"):
-                if conn.status in counts:
-                    counts[conn.status] += 1
-        except psutil.AccessDenied:
-            return
+        counts = {state.lower(): 0 for state in TCP_STATES}
+        if procnet.available():
+            for sock in procnet.sockets():
+                if sock.state in counts:
+                    counts[sock.state] += 1
+        else:  # not Linux: psutil's slower way
+            try:
+                for conn in psutil.net_connections(kind="tcp"):
+                    if conn.status.lower() in counts:
+                        counts[conn.status.lower()] += 1
+            except psutil.AccessDenied:
+                return
         for state, n in counts.items():
-            yield ("tcp_connections", {"state": state.lower()}, float(n))
+            yield ("tcp_connections", {"state": state}, float(n))
 
     def top_processes(self) -> dict[str, list[dict[str, Any]]]:
         """The busiest processes by CPU and by memory (CPU share since the previous call)."""

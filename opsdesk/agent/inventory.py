@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from opsdesk.agent import procnet
 from opsdesk.agent.system_state import read_users
 
 
@@ -33,6 +34,13 @@ def _os_name() -> str:
 
 
 def _listening_ports() -> list[dict[str, Any]]:
+    if procnet.available():
+        found = {
+            (s.proto, s.address, s.port)
+            for s in procnet.sockets(("tcp", "tcp6", "udp", "udp6"))
+            if s.state in ("listen", "open") and (s.proto.startswith("tcp") or s.port)
+        }
+        return [{"proto": p, "address": a, "port": n} for p, a, n in sorted(found)]
     ports = set()
     try:
         for conn in psutil.net_connections(kind="inet"):

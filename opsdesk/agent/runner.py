@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from opsdesk import __version__
+from opsdesk.agent.checks import AgentChecks
 from opsdesk.agent.collectors import ResourceCollector
 from opsdesk.agent.inventory import collect_inventory, fingerprint
 from opsdesk.agent.spool import Spool
@@ -21,6 +22,7 @@ from opsdesk.agent.transport import Transport
 log = logging.getLogger("opsdesk.agent")
 INVENTORY_EVERY_S = 3600
 INVENTORY_CHECK_S = 60
+ASSIGNED_CHECKS_EVERY_S = 60
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Agent:
         self.resources = ResourceCollector()
         self.watcher = SystemWatcher(config.watch, config.state_dir / "system-state.json")
         self.rejected = 0
+        self.checks = AgentChecks()
+        self._checks_fetched_at = 0.0
         self._inventory_sent_at = 0.0
         self._inventory_checked_at = 0.0
         self._inventory_print = ""
@@ -58,15 +62,26 @@ class Agent:
             return inventory
         return None
 
+    def _refresh_checks(self, now: float) -> None:
+        if now - self._checks_fetched_at < ASSIGNED_CHECKS_EVERY_S:
+            return
+        assigned = self.transport.fetch_monitors()
+        if assigned is not None:  # keep the old list while the server is away
+            self._checks_fetched_at = now
+            self.checks.assign(assigned)
+
     def build_batch(self) -> dict[str, Any]:
         now = time.time()
+        self._refresh_checks(now)
         samples = self.resources.collect()
         events = self.watcher.check()
         return {
             "v": 1,
             "seq": 0,  # set when spooled
             "instance": self.spool.instance,
-            "t": int(now * 1000),
+            # On a 100 ms grid: scheduling jitter then leaves equal deltas, which the metric store
+            # compresses to almost nothing (it measured about 0.75 bytes/sample for jitter).
+            "t": round(now * 10) * 100,
             "interval": self.config.interval,
             "agent": {"version": __version__, "hostname": socket.gethostname()},
             "samples": [[name, labels, value] for name, labels, value in samples],
@@ -74,6 +89,7 @@ class Agent:
             "inventory": self._inventory_due(now),
             "top": self.resources.top_processes(),
             "dropped": self.spool.dropped,
+            "check_results": self.checks.drain(),
         }
 
     def cycle(self) -> int:

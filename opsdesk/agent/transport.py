@@ -44,10 +44,23 @@ class SendResult:
 
 class Transport:
     def __init__(self, server: str, token: str, timeout: float = 15.0, cafile: str | None = None) -> None:
-        self.url = check_server_url(server) + INGEST_PATH
+        self.server = check_server_url(server)
+        self.url = self.server + INGEST_PATH
         self.token = token
         self.timeout = timeout
         self.context = ssl.create_default_context(cafile=cafile) if self.url.startswith("https") else None
+
+    def fetch_monitors(self) -> list[dict[str, Any]] | None:
+        """The checks assigned to this agent, or None if the server could not be asked."""
+        request = urllib.request.Request(
+            self.url + "/monitors", headers={"Authorization": f"Bearer {self.token}"}, method="GET"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as resp:
+                data = json.loads(resp.read() or b"[]")
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError):
+            return None
+        return data if isinstance(data, list) else None
 
     def send(self, body: bytes) -> SendResult:
         request = urllib.request.Request(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,6 +19,9 @@ from opsdesk.core.runtime import Runtime
 from opsdesk.ingest.schema import AgentBatch
 from opsdesk.ingest.service import BatchRejected, PayloadTooLarge, decompress, parse
 from opsdesk.ingest.writer import AssetRef, IngestWriter
+from opsdesk.monitors.checks.base import CheckResult
+from opsdesk.monitors.models import Monitor, Runner
+from opsdesk.monitors.results import Outcome
 from opsdesk.tenancy.models import Asset
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
@@ -110,7 +113,52 @@ async def ingest_agent_batch(request: Request) -> dict[str, Any]:
     encoding = request.headers.get("content-encoding", "").lower()
     asset, batch = await run_in_threadpool(_check, rt, auth[7:].strip(), body, encoding)
     try:
-        result = await asyncio.wrap_future(writer.submit(asset, batch))
+        result = await asyncio.wrap_future(writer.submit((asset, batch)))
+        if batch.check_results and not result.duplicate:
+            await record_agent_checks(request, asset, batch)
+        if not result.duplicate:
+            request.app.state.alert_trigger.touch(asset.id)
     except Exception as exc:
         raise HTTPException(503, "could not store the batch; it is safe to resend") from exc
     return result.reply()
+
+
+def _assigned(rt: Runtime, asset: AssetRef) -> dict[int, Monitor]:
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(Monitor).where(
+                Monitor.agent_asset_id == asset.id, Monitor.runner == Runner.agent, Monitor.enabled
+            )
+        )
+        return {m.id: m for m in rows}
+
+
+async def record_agent_checks(request: Request, asset: AssetRef, batch: AgentBatch) -> None:
+    """Results of checks assigned to this agent; results for other monitors are ignored."""
+    rt: Runtime = request.app.state.runtime
+    assigned = await run_in_threadpool(_assigned, rt, asset)
+    futures = [
+        request.app.state.probe.writer.submit(
+            Outcome(
+                r.monitor,
+                datetime.fromtimestamp(r.t / 1000, UTC),
+                CheckResult(r.ok, r.code, r.message, r.metrics),
+            )
+        )
+        for r in batch.check_results
+        if r.monitor in assigned
+    ]
+    for future in futures:
+        await asyncio.wrap_future(future)
+
+
+@router.get("/agent/monitors")
+async def agent_monitors(request: Request) -> list[dict[str, Any]]:
+    """The checks this agent runs inside its network: id, type and validated configuration."""
+    rt: Runtime = request.app.state.runtime
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise HTTPException(401, "agent token required", headers={"WWW-Authenticate": "Bearer"})
+    asset = await run_in_threadpool(_authorise, rt, auth[7:].strip())
+    assigned = await run_in_threadpool(_assigned, rt, asset)
+    return [{"id": m.id, "type": m.type, "config": m.config} for m in assigned.values()]

@@ -58,6 +58,21 @@ class EventIn(BaseModel):
         return v
 
 
+class CheckResultIn(BaseModel):
+    """The result of a check the server assigned to this agent (runner "agent")."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    monitor: Annotated[int, Field(ge=1)]
+    t: int
+    ok: bool
+    code: Annotated[str, StringConstraints(max_length=40)]
+    message: Annotated[str, StringConstraints(max_length=1000)]
+    metrics: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=NAME_RE)], float], Field(max_length=32)
+    ] = Field(default_factory=dict)
+
+
 class AgentBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -72,6 +87,7 @@ class AgentBatch(BaseModel):
     inventory: dict[str, Any] | None = None
     top: dict[str, Any] | None = None
     dropped: Annotated[int, Field(ge=0)] = 0
+    check_results: Annotated[list[CheckResultIn], Field(max_length=1000)] = Field(default_factory=list)
 
 
 class BatchRejected(ValueError):
@@ -91,6 +107,7 @@ def check_limits(
             if label in RESERVED_LABELS or not _LABEL_NAME.match(label):
                 raise BatchRejected(f"samples[{i}]: label name {label!r} is reserved or invalid")
     stamps = [("t", batch.t)] + [(f"events[{i}].t", e.t) for i, e in enumerate(batch.events)]
+    stamps += [(f"check_results[{i}].t", r.t) for i, r in enumerate(batch.check_results)]
     for where, t in stamps:
         if t > now_ms + max_future_s * 1000:
             ahead = (t - now_ms) / 1000

@@ -13,7 +13,7 @@ from sqlalchemy import event, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from opsdesk.accounts.models import ApiToken, User
-from opsdesk.accounts.principal import Principal, Role
+from opsdesk.accounts.principal import Principal, Role, Scope
 from opsdesk.tenancy.models import Customer, ServiceItem, StaffAssignment, TenantOwned
 
 PRINCIPAL_KEY = "principal"
@@ -74,9 +74,27 @@ def _owner_customer(obj: Any) -> int | None:
     return None
 
 
-def check_write(principal: Principal, obj: Any, deleting: bool = False) -> None:
+# Rows a customer user may create for its own customer (e.g. reporting an incident, R-INC-4);
+# features register their models here. Customer users never change or delete existing rows.
+CUSTOMER_CREATABLE: set[type[Any]] = set()
+
+
+def customer_creatable(model: type[Any]) -> type[Any]:
+    CUSTOMER_CREATABLE.add(model)
+    return model
+
+
+def check_write(principal: Principal, obj: Any, deleting: bool = False, creating: bool = False) -> None:
     """Raise PermissionDenied unless `principal` may create, change or delete `obj`."""
     if principal.is_admin:
+        return
+    if (
+        creating
+        and principal.role is Role.customer
+        and type(obj) in CUSTOMER_CREATABLE
+        and getattr(obj, "customer_id", None) == principal.customer_id
+        and Scope.write in principal.scopes
+    ):
         return
     if isinstance(obj, ApiToken) and obj.user_id == principal.user_id:
         return  # everyone manages their own tokens
@@ -98,8 +116,10 @@ def _guard_writes(session: Session, _ctx: Any, _instances: Any) -> None:
     principal = principal_of(session)
     if principal is None:
         return
-    for obj in list(session.new) + list(session.dirty):
-        if session.is_modified(obj, include_collections=False) or obj in session.new:
+    for obj in session.new:
+        check_write(principal, obj, creating=True)
+    for obj in session.dirty:
+        if session.is_modified(obj, include_collections=False):
             check_write(principal, obj)
     for obj in session.deleted:
         check_write(principal, obj, deleting=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,12 +27,22 @@ from opsdesk import __version__
 from opsdesk.accounts import api as accounts_api
 from opsdesk.accounts import pages as accounts_pages
 from opsdesk.accounts import staff_pages
+from opsdesk.alerting import api as alerting_api
+from opsdesk.alerting.engine import AlertEngine
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts import api as hosts_api
+from opsdesk.hosts import pages as hosts_pages
 from opsdesk.ingest import api as ingest_api
 from opsdesk.ingest.writer import IngestWriter
+from opsdesk.monitors import api as monitors_api
+from opsdesk.monitors import pages as monitors_pages
+from opsdesk.monitors.probe import Probe
+from opsdesk.monitors.results import ResultWriter
+from opsdesk.notify import api as notify_api
+from opsdesk.notify import pages as notify_pages
+from opsdesk.notify.outbox import OutboxWorker
 from opsdesk.tenancy import api as tenancy_api
 from opsdesk.tenancy import pages as tenancy_pages
 from opsdesk.tenancy.scoping import PermissionDenied
@@ -44,13 +55,24 @@ from opsdesk.web.observability import Figures, InventoryCollector, RequestMetric
 from opsdesk.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
-API_ROUTERS = (tenancy_api.router, accounts_api.router, audit_api.router, hosts_api.router)
+API_ROUTERS = (
+    tenancy_api.router,
+    accounts_api.router,
+    audit_api.router,
+    hosts_api.router,
+    monitors_api.router,
+    alerting_api.router,
+    notify_api.router,
+)
 PAGE_ROUTERS = (
     web_pages.router,
     accounts_pages.router,
     staff_pages.router,
     tenancy_pages.router,
     audit_pages.router,
+    monitors_pages.router,
+    hosts_pages.router,
+    notify_pages.router,
 )
 
 
@@ -67,6 +89,41 @@ async def _housekeeping(rt: Runtime) -> None:
             logging.getLogger("opsdesk").exception("metric retention failed")
 
 
+ALERTS_EVERY_S = 15.0
+
+
+class AlertTrigger:
+    """Assets with fresh data, evaluated at once instead of at the next sweep."""
+
+    def __init__(self) -> None:
+        self.dirty: set[int] = set()
+        self.event = asyncio.Event()
+
+    def touch(self, asset_id: int) -> None:
+        self.dirty.add(asset_id)
+        self.event.set()
+
+
+async def _evaluate_alerts(engine: AlertEngine, trigger: AlertTrigger) -> None:
+    """The alert role: every asset every ALERTS_EVERY_S seconds, and at once when its data arrives."""
+    next_sweep = 0.0
+    while True:
+        try:
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + ALERTS_EVERY_S
+                trigger.dirty.clear()
+                await run_in_threadpool(engine.evaluate)
+            elif trigger.dirty:
+                assets, trigger.dirty = trigger.dirty, set()
+                await run_in_threadpool(engine.evaluate, None, assets)
+        except Exception:
+            logging.getLogger("opsdesk").exception("alert evaluation failed")
+        trigger.event.clear()
+        if not trigger.dirty:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(trigger.event.wait(), max(next_sweep - time.monotonic(), 0.01))
+
+
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
@@ -80,13 +137,25 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(rt: Runtime) -> FastAPI:
     writer = IngestWriter(rt)
+    results = ResultWriter(rt)
+    trigger = AlertTrigger()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        housekeeping = asyncio.create_task(_housekeeping(rt))
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.probe = probe = Probe(rt, results, on_change=trigger.touch)
+        tasks = [
+            asyncio.create_task(_housekeeping(rt)),
+            asyncio.create_task(probe.serve()),
+            asyncio.create_task(_evaluate_alerts(AlertEngine(rt), trigger)),
+        ]
+        app.state.notify_worker = notifier = OutboxWorker(rt.sessions)
+        tasks.append(asyncio.create_task(notifier.serve()))
         yield
-        housekeeping.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         writer.close()  # answers what is queued before the process ends
+        results.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -99,6 +168,7 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.ingest_writer = writer
+    app.state.alert_trigger = trigger
     figures = Figures()
     figures.registry.register(InventoryCollector(rt.sessions))
     app.state.figures = figures

@@ -79,6 +79,9 @@ def optional_db(request: Request) -> Iterator[Session]:
         request.state.principal = principal
         yield session
         session.commit()
+        after_commit = getattr(request.state, "after_commit", None)
+        if after_commit is not None:  # e.g. tell the probe that definitions changed
+            after_commit(request)
     except BaseException:
         session.rollback()
         raise

@@ -18,6 +18,9 @@ from starlette.routing import BaseRoute
 
 from opsdesk.accounts.models import ApiToken, User
 from opsdesk.accounts.principal import Role
+from opsdesk.alerting.models import Incident
+from opsdesk.monitors.models import MaintenanceWindow, Monitor
+from opsdesk.notify.models import Notification, NotifyChannel
 from opsdesk.tenancy.models import (
     Asset,
     Contact,
@@ -42,6 +45,11 @@ PATH_MODELS: dict[str, type[Any]] = {
     "user_id": User,
     "assignment_id": StaffAssignment,
     "token_id": ApiToken,
+    "monitor_id": Monitor,
+    "incident_id": Incident,
+    "window_id": MaintenanceWindow,
+    "channel_id": NotifyChannel,
+    "notification_id": Notification,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 SELF_SERVICE_FLAG = "__opsdesk_self_service__"

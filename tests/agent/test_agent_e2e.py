@@ -243,3 +243,37 @@ def socket_hostname() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def test_a_check_assigned_to_the_agent_runs_there(platform: Platform) -> None:
+    from opsdesk.monitors.models import Monitor, Runner
+
+    rt = build_runtime(load_settings_from(platform.env))
+    with rt.sessions.begin() as s:
+        customer_id = s.get(Asset, platform.asset_id).customer_id  # type: ignore[union-attr]
+        monitor = Monitor(
+            customer_id=customer_id,
+            name="intranet",
+            type="http",
+            config={"url": f"{platform.url}/healthz", "interval_s": 10},
+            runner=Runner.agent,
+            agent_asset_id=platform.asset_id,
+        )
+        s.add(monitor)
+        s.flush()
+        monitor_id = monitor.id
+    rt.close()
+    agent = start_agent(platform)
+    try:
+        found = wait_for(
+            lambda: (
+                (m := platform.api.get(f"/api/v1/monitors/{monitor_id}").json())["state"] != "unknown" and m
+            ),
+            60,
+            "the agent's check result",
+        )
+        assert found["state"] == "up" and found["last_result"]["metrics"]["response_ms"] > 0
+        # the platform's own probe does not run agent checks: run-now says where it runs
+        assert platform.api.post(f"/api/v1/monitors/{monitor_id}/run").status_code in (403, 409)
+    finally:
+        stop(agent)

@@ -75,3 +75,24 @@ def test_watcher_reports_users_passwords_and_processes(tmp_path: Path) -> None:
     assert kinds == {("user_added", "ops"), ("user_removed", "app"), ("password_changed", "root")}
     # state survives a restart of the agent: nothing new is reported
     assert SystemWatcher(WatchConfig(passwd, shadow, [name]), tmp_path / "state.json").check() == []
+
+
+def test_proc_net_agrees_with_psutil() -> None:
+    import socket as socketlib
+
+    from opsdesk.agent import procnet
+
+    server = socketlib.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        mine = [s for s in procnet.sockets() if s.port == port]
+        assert mine == [procnet.Socket("tcp", "127.0.0.1", port, "listen")]
+        listening = {
+            (c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+        }
+        ours = {(s.address, s.port) for s in procnet.sockets() if s.state == "listen"}
+        assert ours == listening
+    finally:
+        server.close()

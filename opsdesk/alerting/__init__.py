@@ -1,0 +1,1 @@
+"""Alert rules, alert state, incidents, on-call and escalation (R-INC-*)."""

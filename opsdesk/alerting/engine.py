@@ -1,0 +1,250 @@
+"""The alert role: evaluates every asset's effective rules, keeps alert state, opens incidents.
+
+Each evaluation reads the metric store (thresholds), derived host status (no data), monitor
+states and new host events, steps each alert's state machine and persists it, so state survives
+restarts. The clock is a parameter: tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsdesk.alerting import incidents
+from opsdesk.alerting.models import Alert, RuleOverride
+from opsdesk.alerting.rules import DEFAULTS, EventRule, MonitorDownRule, NoDataRule, Rule, ThresholdRule
+from opsdesk.alerting.state import AlertState, AlertStatus, step
+from opsdesk.core.runtime import Runtime
+from opsdesk.hosts.models import HostEvent, HostState, HostStatus
+from opsdesk.hosts.status import host_status
+from opsdesk.metrics import Matcher
+from opsdesk.monitors.models import Monitor, MonitorState
+from opsdesk.tenancy.models import Asset
+
+log = logging.getLogger("opsdesk.alerting")
+LATEST_MAX_AGE_MS = 10 * 60 * 1000  # a "last" value older than this is no value
+
+
+@dataclass
+class Report:
+    evaluated: int = 0
+    fired: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+
+def effective_rules(asset: Asset, overrides: list[RuleOverride]) -> list[Rule]:
+    """Defaults for the asset's type with the customer's, then the asset's, overrides applied."""
+    mine = sorted(
+        (o for o in overrides if o.asset_id in (None, asset.id)), key=lambda o: o.asset_id is not None
+    )
+    out: list[Rule] = []
+    for rule in DEFAULTS.get(asset.type, ()):
+        changes: dict[str, object] = {}
+        enabled = True
+        for o in (o for o in mine if o.rule_key == rule.key):
+            enabled = o.enabled
+            for name in ("threshold", "clear", "for_s", "severity"):
+                value = getattr(o, name)
+                if value is not None and name in type(rule).model_fields:
+                    changes[name] = value
+        if "threshold" in changes and "clear" not in changes:
+            changes["clear"] = None  # the default's clear value belongs to the default's threshold
+        if not enabled:
+            continue
+        try:
+            out.append(type(rule).model_validate({**rule.model_dump(), **changes}) if changes else rule)
+        except ValidationError as exc:  # refused by the API; an old row must not stop evaluation
+            log.warning("override of %s for asset %s ignored: %s", rule.key, asset.id, exc)
+            out.append(rule)
+    return out
+
+
+class AlertEngine:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def evaluate(self, now: datetime | None = None, asset_ids: set[int] | None = None) -> Report:
+        """Evaluate every asset's rules, or only those of `asset_ids` (fresh data just arrived)."""
+        now = now or datetime.now(UTC)
+        report = Report()
+        with self.rt.sessions() as session:
+            alert_query = select(Alert)
+            if asset_ids is not None:
+                alert_query = alert_query.where(Alert.asset_id.in_(asset_ids))
+            alerts = {a.fingerprint: a for a in session.scalars(alert_query)}
+            overrides: dict[int, list[RuleOverride]] = {}
+            for o in session.scalars(select(RuleOverride)):
+                overrides.setdefault(o.customer_id, []).append(o)
+            query = select(Asset).where(Asset.type.in_(list(DEFAULTS)))
+            if asset_ids is not None:
+                query = query.where(Asset.id.in_(asset_ids))
+            assets = session.scalars(query).all()
+            hosts = {h.asset_id: h for h in session.scalars(select(HostState))}
+            for asset in assets:
+                for rule in effective_rules(asset, overrides.get(asset.customer_id, [])):
+                    for labels, breached, cleared, value, monitor_id in self._conditions(
+                        session, rule, asset, hosts, alerts, now
+                    ):
+                        report.evaluated += 1
+                        self._step(
+                            session,
+                            alerts,
+                            rule,
+                            asset,
+                            labels,
+                            breached,
+                            cleared,
+                            value,
+                            monitor_id,
+                            now,
+                            report,
+                        )
+            session.commit()
+        return report
+
+    # -- conditions: (labels, breached, cleared, value, monitor id) per alert of a rule --------
+
+    def _conditions(
+        self,
+        session: Session,
+        rule: Rule,
+        asset: Asset,
+        hosts: dict[int, HostState],
+        alerts: dict[str, Alert],
+        now: datetime,
+    ) -> Iterable[tuple[dict[str, str], bool, bool, float | None, int | None]]:
+        if isinstance(rule, ThresholdRule):
+            for labels, value in self._values(rule, asset, now).items():
+                yield dict(labels), rule.breached(value), rule.cleared(value), value, None
+        elif isinstance(rule, NoDataRule):
+            state = hosts.get(asset.id)
+            if state is None:
+                return  # never reported: nothing to lose yet
+            status = host_status(state, now, self.rt.settings.ingest.down_after_intervals)
+            yield {}, status is HostStatus.down, status is HostStatus.up, None, None
+        elif isinstance(rule, MonitorDownRule):
+            query = select(Monitor).where(Monitor.asset_id == asset.id, Monitor.enabled)
+            for monitor in session.scalars(query):
+                if rule.monitor_types and monitor.type not in rule.monitor_types:
+                    continue
+                down, up = monitor.state is MonitorState.down, monitor.state is MonitorState.up
+                yield {"monitor": str(monitor.id)}, down, up, None, monitor.id
+        elif isinstance(rule, EventRule):
+            fp = _fingerprint(rule, asset, {})
+            seen = int(alerts[fp].value or 0) if fp in alerts else 0
+            newest = session.scalars(
+                select(HostEvent.id)
+                .where(HostEvent.asset_id == asset.id, HostEvent.kind.in_(rule.events), HostEvent.id > seen)
+                .order_by(HostEvent.id.desc())
+            ).first()
+            if fp not in alerts and newest is None:
+                return
+            # An event fires once and resolves on the next evaluation; `value` remembers the last one.
+            yield {}, newest is not None, newest is None, float(newest or seen), None
+
+    def _values(
+        self, rule: ThresholdRule, asset: Asset, now: datetime
+    ) -> dict[tuple[tuple[str, str], ...], float]:
+        matchers = [Matcher.name(rule.metric), Matcher.eq("asset", str(asset.id))]
+        matchers += [Matcher.eq(k, v) for k, v in rule.match.items()]
+        now_ms = int(now.timestamp() * 1000)
+        out: dict[tuple[tuple[str, str], ...], float] = {}
+        if rule.aggregate == "last" or rule.window_s == 0:
+            for latest in self.rt.metrics.latest(matchers):
+                if now_ms - latest.t <= LATEST_MAX_AGE_MS:
+                    out[_group(latest.series.as_dict(), rule.group_by)] = latest.value
+            return out
+        window = int(rule.window_s * 1000)
+        for result in self.rt.metrics.read_range(matchers, now_ms - window, now_ms + 1, window + 1):
+            points = result.points
+            if not points:
+                continue
+            p = points[-1]
+            out[_group(result.series.as_dict(), rule.group_by)] = {"avg": p.avg, "min": p.min, "max": p.max}[
+                rule.aggregate
+            ]
+        return out
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _step(
+        self,
+        session: Session,
+        alerts: dict[str, Alert],
+        rule: Rule,
+        asset: Asset,
+        labels: dict[str, str],
+        breached: bool,
+        cleared: bool,
+        value: float | None,
+        monitor_id: int | None,
+        now: datetime,
+        report: Report,
+    ) -> None:
+        fp = _fingerprint(rule, asset, labels)
+        alert = alerts.get(fp)
+        if alert is None:
+            if not breached:
+                return
+            alert = Alert(
+                customer_id=asset.customer_id,
+                fingerprint=fp,
+                rule_key=rule.key,
+                asset_id=asset.id,
+                monitor_id=monitor_id,
+                labels=labels,
+                severity=rule.severity,
+                state=AlertState.inactive,
+                since=now,
+                transitions=[],
+                flapping=False,
+            )
+            session.add(alert)
+            alerts[fp] = alert
+        status = AlertStatus(
+            alert.state,
+            alert.since.timestamp(),
+            alert.pending_since.timestamp() if alert.pending_since else None,
+            tuple(alert.transitions or ()),
+            alert.flapping,
+        )
+        result = step(status, now.timestamp(), breached, cleared, rule.for_s)
+        new = result.status
+        alert.state, alert.flapping = new.state, new.flapping
+        alert.since = datetime.fromtimestamp(new.since, UTC)
+        alert.pending_since = datetime.fromtimestamp(new.pending_since, UTC) if new.pending_since else None
+        alert.transitions = list(new.transitions)
+        alert.severity = rule.severity
+        alert.last_eval_at = now
+        if value is not None:
+            alert.value = value
+        alert.summary = _summary(rule, asset, labels, value)
+        session.flush()
+        if result.fired:
+            report.fired.append(fp)
+            incidents.alert_fired(session, alert, now)
+        if result.resolved:
+            report.resolved.append(fp)
+            incidents.alert_resolved(session, alert, now)
+
+
+def _group(labels: dict[str, str], by: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, labels.get(k, "")) for k in by)
+
+
+def _fingerprint(rule: Rule, asset: Asset, labels: dict[str, str]) -> str:
+    return f"{rule.key}:{asset.id}:{json.dumps(labels, sort_keys=True, separators=(',', ':'))}"[:200]
+
+
+def _summary(rule: Rule, asset: Asset, labels: dict[str, str], value: float | None) -> str:
+    try:
+        return rule.summary_en.format(asset=asset.name, value=value if value is not None else 0, **labels)
+    except (KeyError, ValueError):
+        return rule.summary_en

@@ -1,0 +1,105 @@
+"""What every check type shares: the result, the common configuration and the check base class."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+State = Literal["up", "down"]
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """The outcome of one check run.
+
+    `code` is the machine reason ("ok", "timeout", "status_mismatch", ...) that pages translate;
+    `message` is a short English sentence for logs and for people reading the raw result.
+    `metrics` holds the figures measured, in milliseconds, days, percent or plain numbers.
+    """
+
+    ok: bool
+    code: str
+    message: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        return "up" if self.ok else "down"
+
+    @classmethod
+    def up(cls, message: str, metrics: dict[str, float] | None = None) -> CheckResult:
+        return cls(ok=True, code="ok", message=message, metrics=dict(metrics or {}))
+
+    @classmethod
+    def down(cls, code: str, message: str, metrics: dict[str, float] | None = None) -> CheckResult:
+        return cls(ok=False, code=code, message=message, metrics=dict(metrics or {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "state": self.state,
+            "code": self.code,
+            "message": self.message,
+            "metrics": dict(self.metrics),
+        }
+
+
+class CheckConfig(BaseModel):
+    """Fields every check definition has: schedule, time limit and how many attempts make a failure.
+
+    A run makes up to `attempts` attempts and counts as down when `failures_to_alert` of them fail
+    (for example 2 of 3); `retry_delay_s` is the pause between attempts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    interval_s: int = Field(60, ge=10, le=86400, description="seconds between two runs")
+    timeout_s: float = Field(10.0, ge=0.5, le=60, description="time limit of one attempt, in seconds")
+    attempts: int = Field(1, ge=1, le=5, description="attempts per run")
+    failures_to_alert: int = Field(1, ge=1, le=5, description="failed attempts that make the run fail")
+    retry_delay_s: float = Field(1.0, ge=0, le=30, description="pause between attempts, in seconds")
+
+    @field_validator("failures_to_alert")
+    @classmethod
+    def _failures(cls, value: int, info: ValidationInfo) -> int:
+        attempts = info.data.get("attempts")
+        if attempts is not None and value > attempts:
+            raise ValueError(f"cannot be more than attempts ({attempts})")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_interval(self) -> Self:
+        worst = self.attempts * self.timeout_s + (self.attempts - 1) * self.retry_delay_s
+        if worst > self.interval_s:
+            raise ValueError(
+                f"{self.attempts} attempts of timeout_s {self.timeout_s:g} s with retry_delay_s "
+                f"{self.retry_delay_s:g} s take up to {worst:g} s, longer than interval_s {self.interval_s} s"
+            )
+        return self
+
+
+class Check(ABC):
+    """One check type. Subclasses set `type_name` and `config_model` and implement `run`.
+
+    An instance may keep resources (an HTTP session, a resolver) between runs; `aclose` frees them.
+    `run` must return a result rather than raise, and respect `config.timeout_s`.
+    """
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[CheckConfig]]
+
+    @abstractmethod
+    async def run(self, config: Any) -> CheckResult:
+        """Run the check once with a validated configuration of this type's `config_model`."""
+
+    async def aclose(self) -> None:
+        """Free what the instance keeps between runs; the default keeps nothing."""
+        return None
+
+
+def ms(seconds: float) -> float:
+    """Seconds to milliseconds, rounded to microseconds."""
+    return round(seconds * 1000.0, 3)

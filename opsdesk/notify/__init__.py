@@ -1,0 +1,1 @@
+"""Notifications: channels (one module each), message texts, the outbox and acknowledge links."""
