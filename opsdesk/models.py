@@ -1,7 +1,9 @@
 """Every model, imported once so that metadata (and Alembic) sees all tables."""
 
 from opsdesk.accounts.models import ApiToken, LoginAttempt, User
+from opsdesk.alerting import policy as _policy  # noqa: F401  (notices for incident changes)
 from opsdesk.alerting.models import Alert, Incident, IncidentEvent, RuleOverride
+from opsdesk.alerting.oncall import OnCallOverride, OnCallSchedule
 from opsdesk.audit import recorder as _recorder  # noqa: F401  (registers the audit hook)
 from opsdesk.audit.models import AuditEntry
 from opsdesk.core.db import Base
@@ -42,6 +44,8 @@ __all__ = [
     "MonitorEvent",
     "Notification",
     "NotifyChannel",
+    "OnCallOverride",
+    "OnCallSchedule",
     "RuleOverride",
     "ServiceItem",
     "StaffAssignment",

@@ -42,3 +42,18 @@ def test_workday_window_follows_the_calendar_and_hours() -> None:
     assert in_window(ServiceWindow.always, at(2026, 10, 1, 3))
     # 02:00 UTC is 10:00 in Beijing
     assert in_window(ServiceWindow.workdays, datetime(2026, 11, 24, 2, tzinfo=UTC))
+
+
+def test_next_open_skips_nights_and_holidays() -> None:
+    from opsdesk.core.calendar import next_open
+
+    # 03:00 on National Day (a Thursday): the holiday runs to the 7th; 8 October 09:00 opens
+    assert next_open(ServiceWindow.workdays, datetime(2026, 10, 1, 3, tzinfo=CHINA)) == datetime(
+        2026, 10, 8, 9, tzinfo=CHINA
+    )
+    # a Tuesday evening waits for Wednesday morning; an open window is now
+    assert next_open(ServiceWindow.workdays, datetime(2026, 11, 24, 20, tzinfo=CHINA)) == datetime(
+        2026, 11, 25, 9, tzinfo=CHINA
+    )
+    now = datetime(2026, 11, 24, 10, tzinfo=CHINA)
+    assert next_open(ServiceWindow.workdays, now) == now == next_open(ServiceWindow.always, now)

@@ -15,6 +15,12 @@ from opsdesk.models import Base
 from tests.conftest import PostgresDatabases
 
 
+def _generic(sql_type: Any) -> str:
+    name = type(sql_type.as_generic()).__name__
+    # PostgreSQL reflects FLOAT as DOUBLE PRECISION; it is the type the migration asked for.
+    return "Float" if name == "Double" else name
+
+
 def schema(url: str) -> dict[str, Any]:
     """Tables, columns (generic type, nullability), indexes, uniques and foreign keys."""
     engine = make_engine(url)
@@ -23,10 +29,7 @@ def schema(url: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for table in sorted(insp.get_table_names()):
             out[table] = {
-                "columns": {
-                    c["name"]: (type(c["type"].as_generic()).__name__, c["nullable"])
-                    for c in insp.get_columns(table)
-                },
+                "columns": {c["name"]: (_generic(c["type"]), c["nullable"]) for c in insp.get_columns(table)},
                 "pk": sorted(insp.get_pk_constraint(table)["constrained_columns"]),
                 "indexes": sorted(
                     (i["name"], tuple(i["column_names"]), bool(i["unique"]))

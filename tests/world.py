@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from opsdesk.accounts.principal import Role
 from opsdesk.accounts.service import create_user
-from opsdesk.alerting.models import Incident
+from opsdesk.alerting.models import Incident, IncidentSource, IncidentStatus
 from opsdesk.alerting.rules import Severity
 from opsdesk.core.calendar import ServiceWindow
 from opsdesk.core.runtime import Runtime
 from opsdesk.monitors.models import MaintenanceWindow, Monitor
+from opsdesk.notify.models import DeliveryState, Notification, NotifyChannel
 from opsdesk.tenancy.catalogue import ensure_catalogue
 from opsdesk.tenancy.models import (
     Asset,
@@ -46,6 +47,8 @@ class Tenant:
     monitor: int = 0
     window: int = 0
     incident: int = 0
+    channel: int = 0
+    notification: int = 0
     token: int = 0  # an API token of the customer user, issued by the test that needs it
 
     def ids(self) -> dict[str, int]:
@@ -63,6 +66,8 @@ class Tenant:
             "monitor_id": self.monitor,
             "window_id": self.window,
             "incident_id": self.incident,
+            "channel_id": self.channel,
+            "notification_id": self.notification,
         }
 
 
@@ -127,13 +132,37 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
             title=f"Incident {code}",
             severity=Severity.p3,
             opened_at=datetime(2026, 1, 1, tzinfo=UTC),
+            status=IncidentStatus.closed,
+            source=IncidentSource.phone,
         )
-        s.add_all([monitor, window, incident])
+        channel = NotifyChannel(
+            customer_id=customer.id,
+            name=f"hook-{code}",
+            type="webhook",
+            config={"url": f"http://127.0.0.1:9/{code}"},
+            language="en",
+        )
+        s.add_all([monitor, window, incident, channel])
+        s.flush()
+        notification = Notification(
+            customer_id=customer.id,
+            channel_id=channel.id,
+            idempotency_key=f"world-{code}",
+            incident_id=incident.id,
+            recipients=[],
+            message={"subject": f"note {code}"},
+            state=DeliveryState.dead,
+            attempts=8,
+            max_attempts=8,
+        )
+        s.add(notification)
         s.flush()
         return Tenant(
             monitor=monitor.id,
             window=window.id,
             incident=incident.id,
+            channel=channel.id,
+            notification=notification.id,
             customer=customer.id,
             contract=contract.id,
             contract_service=cs.id,

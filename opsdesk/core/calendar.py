@@ -45,3 +45,16 @@ def in_window(window: ServiceWindow | str, moment: datetime) -> bool:
         return True
     local = moment.astimezone(CHINA)
     return is_workday(local.date()) and WORKDAY_START <= local.time() < WORKDAY_END
+
+
+def next_open(window: ServiceWindow | str, moment: datetime, horizon_days: int = 30) -> datetime:
+    """The first moment at or after `moment` when the window is open."""
+    if in_window(window, moment):
+        return moment
+    local = moment.astimezone(CHINA)
+    day = local.date()
+    for offset in range(horizon_days + 1):
+        candidate = datetime.combine(day.fromordinal(day.toordinal() + offset), WORKDAY_START, CHINA)
+        if candidate >= local and is_workday(candidate.date()):
+            return candidate.astimezone(moment.tzinfo)
+    return moment  # no working day within the horizon: do not hold the message forever

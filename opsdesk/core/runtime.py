@@ -52,4 +52,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     crypto.configure([settings.secret("encryption_key")])
     engine = make_engine(settings.database_url, echo=settings.database.echo)
-    return Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    rt = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    # Code reached through a session (incident notices) finds settings and stores here.
+    rt.sessions.configure(info={"runtime": rt})
+    return rt

@@ -18,6 +18,10 @@ Delivery is at-least-once, and exactly-once for receivers that de-duplicate by k
   crash can show their users one message twice, never zero times.
 * A marking is fenced by ``claimed_by``: a worker whose lease was taken over does not
   overwrite what the new owner recorded.
+* Other ways to a repeat, same key each time: a receiver that took the message but whose answer
+  was lost (timeout, reset) is sent it again, and a worker stalled past its lease (the send
+  timeout is kept below the lease, but a frozen VM is not) may race the worker that took over.
+  Leases compare the workers' clocks, so hosts sharing PostgreSQL need synchronised time.
 * Failures the channel calls temporary go back to ``pending`` with exponential backoff and
   jitter; after ``max_attempts`` (or at once, for a refusal that repeating cannot fix) the
   row becomes a dead letter, shown to staff, who can queue it again.

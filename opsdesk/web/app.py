@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from opsdesk.accounts import pages as accounts_pages
 from opsdesk.accounts import staff_pages
 from opsdesk.alerting import api as alerting_api
 from opsdesk.alerting.engine import AlertEngine
+from opsdesk.alerting.policy import escalate
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
 from opsdesk.core.runtime import Runtime
@@ -124,6 +126,25 @@ async def _evaluate_alerts(engine: AlertEngine, trigger: AlertTrigger) -> None:
                 await asyncio.wait_for(trigger.event.wait(), max(next_sweep - time.monotonic(), 0.01))
 
 
+ESCALATE_EVERY_S = 30.0
+
+
+def _escalate_once(rt: Runtime) -> None:
+    with rt.sessions() as session:
+        escalate(session, datetime.now(UTC))
+        session.commit()
+
+
+async def _escalations(rt: Runtime) -> None:
+    """The notify role's timer: escalate unacknowledged incidents, post P1 progress updates."""
+    while True:
+        await asyncio.sleep(ESCALATE_EVERY_S)
+        try:
+            await run_in_threadpool(_escalate_once, rt)
+        except Exception:
+            logging.getLogger("opsdesk").exception("escalation failed")
+
+
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
@@ -150,6 +171,7 @@ def create_app(rt: Runtime) -> FastAPI:
         ]
         app.state.notify_worker = notifier = OutboxWorker(rt.sessions)
         tasks.append(asyncio.create_task(notifier.serve()))
+        tasks.append(asyncio.create_task(_escalations(rt)))
         yield
         for task in tasks:
             task.cancel()

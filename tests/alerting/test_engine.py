@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from opsdesk.alerting.engine import AlertEngine
-from opsdesk.alerting.models import Alert, Incident, IncidentEvent, IncidentStatus, RuleOverride
+from opsdesk.alerting.models import (
+    Alert,
+    Incident,
+    IncidentEvent,
+    IncidentSource,
+    IncidentStatus,
+    RuleOverride,
+)
 from opsdesk.alerting.rules import Severity
 from opsdesk.alerting.state import AlertState
 from opsdesk.core.runtime import Runtime
@@ -42,7 +49,7 @@ def test_disk_nearly_full_fires_opens_incident_and_resolves(runtime: Runtime, wo
         and alert.labels == {"mount": "/data"}
     )
     with runtime.sessions() as s:
-        incident = s.scalars(select(Incident)).one()
+        incident = s.scalars(select(Incident).where(Incident.source == IncidentSource.alert)).one()
         assert incident.status is IncidentStatus.open and incident.severity is Severity.p2
         assert "96%" in incident.title or "97%" in incident.title
         kinds = [
@@ -57,7 +64,7 @@ def test_disk_nearly_full_fires_opens_incident_and_resolves(runtime: Runtime, wo
     report = AlertEngine(runtime).evaluate(t0 + timedelta(seconds=31))
     assert len(report.resolved) == 1
     with runtime.sessions() as s:
-        incident = s.scalars(select(Incident)).one()
+        incident = s.scalars(select(Incident).where(Incident.source == IncidentSource.alert)).one()
         assert incident.status is IncidentStatus.resolved and incident.resolved_at is not None
 
 
@@ -117,7 +124,9 @@ def test_host_down_and_events(runtime: Runtime, world: World) -> None:
     assert any(f.startswith("password_changed") for f in fired)
     assert alerts(runtime)["host_down"].severity is Severity.p1
     with runtime.sessions() as s:
-        incident = s.scalars(select(Incident)).one()  # both alerts in one incident for the asset
+        incident = s.scalars(
+            select(Incident).where(Incident.source == IncidentSource.alert)
+        ).one()  # both alerts in one incident for the asset
         assert incident.severity is Severity.p1
     # the event alert resolves on the next look; the host comes back
     with runtime.sessions.begin() as s:

@@ -36,15 +36,15 @@ def test_for_zero_fires_at_once() -> None:
 
 
 def test_hysteresis_keeps_firing_between_thresholds() -> None:
-    s, fired, resolved = run([95] * 5 + [85, 85, 85], for_s=60)
+    s, _fired, resolved = run([95] * 5 + [85, 85, 85], for_s=60)
     assert s.state is AlertState.firing and resolved == []
-    s, fired, resolved = run([95] * 5 + [85, 75], for_s=60)
+    s, _fired, resolved = run([95] * 5 + [85, 75], for_s=60)
     assert s.state is AlertState.resolved and resolved == [90]
 
 
 def test_flapping_is_detected() -> None:
     values = [95, 75] * FLAP_TRANSITIONS
-    s, fired, resolved = run(values, for_s=0)
+    s, fired, _resolved = run(values, for_s=0)
     assert len(fired) == FLAP_TRANSITIONS and s.flapping
     calm, _, _ = run([95, 75, 75, 75], for_s=0)
     assert not calm.flapping

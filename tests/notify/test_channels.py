@@ -323,7 +323,7 @@ def test_aliyun_voice_single_call_by_tts() -> None:
             "called_show_number": "057188773344",
             "tts_params": ["customer", "title"],
         }
-        call_id = send("aliyun_voice", cfg, message(), to=["13900000000"])
+        call_id = send("aliyun_voice", cfg, message(), to=["139 0000-0000"])  # as in a contact list
     assert call_id == "116012354148^10281378"
     form = rx.requests[0].form()
     assert form["Action"] == "SingleCallByTts" and form["CalledNumber"] == "13900000000"

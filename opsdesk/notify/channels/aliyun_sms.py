@@ -9,7 +9,7 @@ import httpx
 from pydantic import AfterValidator, Field
 
 from opsdesk.notify.channels import _aliyun
-from opsdesk.notify.channels.base import Channel, Message, aliyun_phone, register
+from opsdesk.notify.channels.base import Channel, Message, aliyun_phone, plain_number, register
 
 Phone = Annotated[str, AfterValidator(aliyun_phone)]
 # Message values a template may use, by the same names (each cut to the provider's 35 characters).
@@ -42,7 +42,7 @@ class AliyunSmsChannel(Channel[AliyunSmsConfig]):
         self, config: AliyunSmsConfig, msg: Message, to: list[str], http: httpx.AsyncClient
     ) -> str:
         params = {
-            "PhoneNumbers": ",".join(to),
+            "PhoneNumbers": ",".join(plain_number(n) for n in to),
             "SignName": config.sign_name,
             "TemplateCode": config.template_code,
             "TemplateParam": template_param(list(config.template_params), msg),

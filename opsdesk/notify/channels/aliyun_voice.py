@@ -12,7 +12,7 @@ import httpx
 from pydantic import AfterValidator, Field
 
 from opsdesk.notify.channels import _aliyun
-from opsdesk.notify.channels.base import Channel, Message, aliyun_phone, register
+from opsdesk.notify.channels.base import Channel, Message, aliyun_phone, plain_number, register
 
 Phone = Annotated[str, AfterValidator(aliyun_phone)]
 TemplateVar = Literal["severity", "customer", "title", "incident", "event"]
@@ -44,7 +44,7 @@ class AliyunVoiceChannel(Channel[AliyunVoiceConfig]):
         receipts = []
         for number in to:
             params = {
-                "CalledNumber": number,
+                "CalledNumber": plain_number(number),
                 "TtsCode": config.tts_code,
                 "TtsParam": json.dumps(values, ensure_ascii=False, separators=(",", ":")),
                 "PlayTimes": str(config.play_times),

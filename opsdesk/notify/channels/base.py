@@ -89,6 +89,11 @@ def aliyun_phone(value: str) -> str:
     return value
 
 
+def plain_number(value: str) -> str:
+    """A number as written in a contact list ("+86 138-0000 0000") as the APIs take it."""
+    return re.sub(r"[\s\-().]", "", value)
+
+
 def raise_for_status(resp: httpx.Response) -> None:
     """Server errors, timeouts and rate limits may pass; other refusals will not."""
     if resp.is_success:

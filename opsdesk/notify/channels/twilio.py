@@ -19,6 +19,7 @@ from opsdesk.notify.channels.base import (
     e164,
     http_url,
     json_of,
+    plain_number,
     raise_for_status,
     register,
 )
@@ -64,7 +65,7 @@ class TwilioChannel(Channel[TwilioConfig]):
             else:
                 spoken = msg.params.get("spoken") or msg.subject
                 url, form = f"{root}/Calls.json", {"Twiml": twiml(spoken, config.voice_language)}
-            form.update(To=number, From=config.from_number)
+            form.update(To=plain_number(number), From=config.from_number)
             resp = await http.post(
                 url, data=form, auth=(config.account_sid, config.auth_token), timeout=config.timeout
             )

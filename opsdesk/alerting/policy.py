@@ -1,0 +1,341 @@
+"""Who is told, how and when: the contract and the severity decide (R-INC-1, R-INC-3, R-TEN-5).
+
+The default is DESIGN.md's table: P1 calls the on-duty engineer and the customer's designated
+contacts 7x24 and keeps them posted until resolved; P2 goes by IM and SMS 7x24; P3 by email inside
+the customer's agreed window (a workday-only service does not page at night or on holidays);
+P4 waits for the digest. A maintenance window in force holds messages back but keeps the record.
+Messages go through the outbox (opsdesk.notify), keyed so that each is queued once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from opsdesk.accounts.models import User
+from opsdesk.alerting import incidents
+from opsdesk.alerting.models import Incident, IncidentStatus
+from opsdesk.alerting.oncall import on_duty
+from opsdesk.alerting.rules import Severity
+from opsdesk.core.calendar import ServiceWindow, next_open
+from opsdesk.core.db import utcnow
+from opsdesk.monitors.models import MaintenanceWindow
+from opsdesk.notify import acklinks, outbox
+from opsdesk.notify.channels.base import channel_for
+from opsdesk.notify.models import Notification, NotifyChannel
+from opsdesk.notify.templates import Notice
+from opsdesk.tenancy.models import (
+    Contact,
+    ContactRole,
+    Contract,
+    ContractService,
+    ContractStatus,
+    Customer,
+    ServiceItem,
+    StaffAssignment,
+    StaffRole,
+)
+
+if TYPE_CHECKING:
+    from opsdesk.core.runtime import Runtime
+
+INCIDENT_SERVICE = "incident"  # the catalogue item whose window governs incident notices
+
+
+@dataclass(frozen=True)
+class Route:
+    engineer: tuple[str, ...]  # media for the provider's side
+    customer: tuple[str, ...]  # media for the customer's designated contacts
+    always: bool  # 7x24, whatever the contract's window
+    escalate_after_min: tuple[int, ...]  # unacknowledged: project lead, then admins
+
+
+ROUTES = {
+    Severity.p1: Route(("voice", "sms", "im"), ("voice", "sms", "im", "email"), True, (5, 15)),
+    Severity.p2: Route(("im", "sms"), ("im", "email"), True, (15, 45)),
+    Severity.p3: Route(("email", "im"), ("email",), False, ()),
+    Severity.p4: Route((), (), False, ()),
+}
+PROGRESS_EVERY_MIN = 30  # P1: the customer hears from us at least this often until resolved
+
+
+def _runtime(session: Session) -> Runtime:
+    rt: Runtime = session.info["runtime"]
+    return rt
+
+
+def links(session: Session) -> outbox.Links:
+    settings = _runtime(session).settings
+    return outbox.Links(base_url=settings.public_url, secret_key=settings.secret("secret_key"))
+
+
+def service_window(session: Session, customer_id: int, at: datetime) -> ServiceWindow:
+    row = session.execute(
+        select(ContractService.window)
+        .join(Contract, Contract.id == ContractService.contract_id)
+        .join(ServiceItem, ServiceItem.id == ContractService.service_item_id)
+        .where(
+            Contract.customer_id == customer_id,
+            Contract.status == ContractStatus.active,
+            Contract.start_date <= at.date(),
+            Contract.end_date >= at.date(),
+            ServiceItem.code == INCIDENT_SERVICE,
+        )
+    ).first()
+    return ServiceWindow(row[0]) if row else ServiceWindow.workdays
+
+
+def in_maintenance(session: Session, incident: Incident, at: datetime) -> bool:
+    return (
+        session.scalars(
+            select(MaintenanceWindow.id).where(
+                MaintenanceWindow.customer_id == incident.customer_id,
+                MaintenanceWindow.starts_at <= at,
+                MaintenanceWindow.ends_at > at,
+                or_(MaintenanceWindow.asset_id.is_(None), MaintenanceWindow.asset_id == incident.asset_id),
+            )
+        ).first()
+        is not None
+    )
+
+
+def _channels(session: Session, customer_id: int | None, media: tuple[str, ...]) -> list[NotifyChannel]:
+    owner = (
+        NotifyChannel.customer_id.is_(None)
+        if customer_id is None
+        else NotifyChannel.customer_id == customer_id
+    )
+    found = session.scalars(
+        select(NotifyChannel).where(owner, NotifyChannel.enabled).order_by(NotifyChannel.id)
+    )
+    return [c for c in found if channel_for(c.type).medium in media]
+
+
+def _phones(users: list[User]) -> list[str]:
+    return [u.phone for u in users if u.phone]
+
+
+def engineers_on_duty(session: Session, incident: Incident, at: datetime) -> list[User]:
+    duty = on_duty(session, at)
+    if duty is not None:
+        user = session.get(User, duty)
+        if user is not None and user.is_active:
+            return [user]
+    # No rota yet: the engineers assigned to the customer are on duty for it.
+    return list(
+        session.scalars(
+            select(User)
+            .join(StaffAssignment, StaffAssignment.user_id == User.id)
+            .where(StaffAssignment.customer_id == incident.customer_id, User.is_active)
+        )
+    )
+
+
+def contacts(session: Session, incident: Incident, severity: Severity) -> list[Contact]:
+    roles = [ContactRole.primary, ContactRole.secondary] if severity is Severity.p1 else [ContactRole.primary]
+    return list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.customer_id == incident.customer_id, Contact.role.in_(roles))
+            .order_by(Contact.role)
+        )
+    )
+
+
+def _queued_before(session: Session, key: str) -> bool:
+    found = session.scalars(
+        select(Notification.id).where(
+            or_(Notification.idempotency_key == key, Notification.idempotency_key.like(f"{key}/%"))
+        )
+    ).first()
+    return found is not None
+
+
+def notice(session: Session, incident: Incident, event: str, detail: str = "") -> Notice:
+    customer = session.get(Customer, incident.customer_id)
+    return Notice(
+        event=event,  # type: ignore[arg-type]
+        title=incident.title,
+        customer=customer.name if customer else "",
+        severity=incident.severity.value,
+        incident_id=incident.id,
+        detail=detail,
+        at=utcnow(),
+    )
+
+
+def send(
+    session: Session,
+    incident: Incident,
+    event: str,
+    key: str,
+    engineer_media: tuple[str, ...],
+    customer_media: tuple[str, ...],
+    at: datetime,
+    engineers: list[User] | None = None,
+) -> int:
+    """Queue the notices; return how many outbox rows were added. Records each on the timeline."""
+    route = ROUTES[incident.severity]
+    if in_maintenance(session, incident, at):
+        incidents.timeline(
+            session, incident, "suppressed", at, body="maintenance window in force", internal=True
+        )
+        return 0
+    not_before = None
+    if not route.always:
+        opens = next_open(service_window(session, incident.customer_id, at), at)
+        not_before = opens if opens > at else None
+    staff = engineers if engineers is not None else engineers_on_duty(session, incident, at)
+    people = contacts(session, incident, incident.severity)
+    the_notice = notice(session, incident, event)
+    queued = 0
+    sides = (
+        (None, engineer_media, _phones(staff), "engineer"),
+        (incident.customer_id, customer_media, [c.phone for c in people if c.phone], "customer"),
+    )
+    for owner, media, phones, side in sides:
+        for channel in _channels(session, owner, media):
+            kind = channel_for(channel.type)
+            recipients = phones if kind.per_recipient else None
+            if kind.per_recipient and not recipients:
+                continue
+            if _queued_before(session, f"{key}:{channel.id}"):
+                continue
+            rows = outbox.enqueue(
+                session,
+                channel,
+                the_notice,
+                f"{key}:{channel.id}",
+                links(session),
+                recipients=recipients,
+                not_before=not_before,
+                customer_id=incident.customer_id,
+            )
+            queued += len(rows)
+            incidents.timeline(
+                session,
+                incident,
+                "notified",
+                at,
+                body=f"{channel.name} ({kind.medium})",
+                internal=side == "engineer",
+                channel=channel.id,
+                side=side,
+                recipients=recipients or [],
+                not_before=not_before.isoformat() if not_before else None,
+            )
+    return queued
+
+
+@incidents.on_incident_change
+def on_change(session: Session, incident: Incident, what: str) -> None:
+    if "runtime" not in session.info:
+        return  # a session without a runtime (a script): nothing to send with
+    route = ROUTES[incident.severity]
+    at = utcnow()
+    base = f"incident:{incident.id}"
+    if what == "opened":
+        send(session, incident, "opened", f"{base}:opened", route.engineer, route.customer, at)
+    elif what == IncidentStatus.resolved.value:
+        quiet = tuple(m for m in route.customer if m != "voice")
+        send(
+            session,
+            incident,
+            "resolved",
+            f"{base}:resolved",
+            tuple(m for m in route.engineer if m != "voice"),
+            quiet,
+            at,
+        )
+    elif what == "customer_cause":  # R-INC-5: the customer hears whose cause it was
+        send(session, incident, "update", f"{base}:customer_cause", (), ("im", "email"), at)
+
+
+def escalate(session: Session, now: datetime) -> list[int]:
+    """Move unacknowledged incidents up a level when their time is up; P1 progress updates.
+
+    Called by the notify role's loop with the current time (tests pass any time they like).
+    Returns the ids of incidents that were escalated.
+    """
+    escalated: list[int] = []
+    live = session.scalars(
+        select(Incident).where(Incident.status.in_([IncidentStatus.open, IncidentStatus.acknowledged]))
+    )
+    for incident in live:
+        route = ROUTES[incident.severity]
+        minutes = (now - incident.opened_at).total_seconds() / 60
+        level = incident.escalation_level
+        if (
+            incident.status is IncidentStatus.open
+            and level < len(route.escalate_after_min)
+            and minutes >= route.escalate_after_min[level]
+        ):
+            targets = _escalation_targets(session, incident, level)
+            send(
+                session,
+                incident,
+                "reminder",
+                f"incident:{incident.id}:escalation:{level + 1}",
+                ("voice", "sms", "im"),
+                (),
+                now,
+                engineers=targets,
+            )
+            incident.escalation_level = level + 1
+            incidents.timeline(
+                session,
+                incident,
+                "escalated",
+                now,
+                internal=True,
+                body=", ".join(u.username for u in targets),
+                level=level + 1,
+            )
+            escalated.append(incident.id)
+        if incident.severity is Severity.p1:
+            beat = int(minutes // PROGRESS_EVERY_MIN)
+            if beat >= 1:
+                send(
+                    session,
+                    incident,
+                    "update",
+                    f"incident:{incident.id}:progress:{beat}",
+                    (),
+                    ("sms", "im", "email"),
+                    now,
+                )
+    return escalated
+
+
+def _escalation_targets(session: Session, incident: Incident, level: int) -> list[User]:
+    if level == 0:  # the customer's project lead
+        query = (
+            select(User)
+            .join(StaffAssignment, StaffAssignment.user_id == User.id)
+            .where(
+                StaffAssignment.customer_id == incident.customer_id,
+                StaffAssignment.role == StaffRole.project_lead,
+            )
+        )
+    else:  # the provider's admins
+        from opsdesk.accounts.principal import Role
+
+        query = select(User).where(User.role == Role.admin)
+    return [u for u in session.scalars(query.where(User.is_active))]
+
+
+def acknowledge_from_link(session: Session, incident_id: int, who: str) -> str:
+    """What the signed link in a message does: the incident is taken by whoever it was sent to."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return "incident not found"
+    if incident.status is IncidentStatus.open:
+        incidents.set_status(session, incident, IncidentStatus.acknowledged, utcnow(), actor=f"{who} (link)")
+    return f"acknowledged: {incident.title}"
+
+
+acklinks.set_handler(acknowledge_from_link)
