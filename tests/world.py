@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -140,6 +141,7 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
             name=f"hook-{code}",
             type="webhook",
             config={"url": f"http://127.0.0.1:9/{code}"},
+            secrets=json.dumps({"secret": f"hook-secret-{code}-0123456789"}),
             language="en",
         )
         s.add_all([monitor, window, incident, channel])

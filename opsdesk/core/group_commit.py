@@ -88,7 +88,9 @@ class GroupCommitter(Generic[J, R]):
         except Exception as exc:
             log.exception("%s: group of %d failed", self.name, len(group))
             for _, future in group:
-                future.set_exception(exc)
+                if not future.cancelled():  # the waiting request went away
+                    future.set_exception(exc)
             return
         for (_, future), result in zip(group, results, strict=True):
-            future.set_result(result)
+            if not future.cancelled():
+                future.set_result(result)

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -33,14 +34,14 @@ GOLDEN = 0.6180339887498949
 class _Due:
     at: float  # monotonic seconds
     monitor_id: int = field(compare=False)
-    generation: int = field(compare=False)
+    generation: float = field(compare=False)  # the definition's updated_at
 
 
 @dataclass
 class _Def:
     type: str
     config: CheckConfig
-    generation: int
+    generation: float
     running: bool = False
 
 
@@ -67,32 +68,49 @@ class Probe:
     def poke(self) -> None:
         self._poked.set()
 
-    def _load(self) -> dict[int, tuple[str, dict[str, object], int]]:
+    def _versions(self) -> dict[int, float]:
+        """Id -> last change of every enabled platform check: cheap enough to ask every few seconds."""
         with self.rt.sessions() as s:
             rows = s.execute(
-                select(Monitor.id, Monitor.type, Monitor.config, Monitor.updated_at).where(
+                select(Monitor.id, Monitor.updated_at).where(
                     Monitor.enabled, Monitor.runner == Runner.platform
                 )
             ).all()
-        return {r.id: (r.type, r.config, hash((r.type, str(r.config), r.updated_at))) for r in rows}
+        return {r.id: r.updated_at.timestamp() for r in rows}
+
+    def _definitions(self, ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        out: dict[int, tuple[str, dict[str, Any]]] = {}
+        with self.rt.sessions() as s:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for r in s.execute(
+                    select(Monitor.id, Monitor.type, Monitor.config).where(Monitor.id.in_(chunk))
+                ):
+                    out[r.id] = (r.type, r.config)
+        return out
 
     async def reload(self) -> None:
-        rows = await asyncio.to_thread(self._load)
-        now = time.monotonic()
-        for gone in set(self._defs) - set(rows):
+        """Pick up new, changed and removed checks; unchanged ones keep their place in the schedule."""
+        versions = await asyncio.to_thread(self._versions)
+        for gone in set(self._defs) - set(versions):
             del self._defs[gone]  # its heap entries are skipped when they come up
-        for monitor_id, (type_name, raw, version) in rows.items():
-            known = self._defs.get(monitor_id)
-            if known is not None and known.generation == version:
-                continue
+        changed = [i for i, v in versions.items() if i not in self._defs or self._defs[i].generation != v]
+        if not changed:
+            return
+        rows = await asyncio.to_thread(self._definitions, changed)
+        now = time.monotonic()
+        for monitor_id, (type_name, raw) in rows.items():
             try:
                 config = validate(type_name, raw)
             except CheckDefinitionError as exc:
                 log.warning("monitor %d not scheduled: %s", monitor_id, exc)
                 continue
+            version = versions[monitor_id]
             self._defs[monitor_id] = _Def(type_name, config, version)
             offset = (monitor_id * GOLDEN) % 1.0 * config.interval_s
             heapq.heappush(self._heap, _Due(now + offset, monitor_id, version))
+            if len(rows) > 1000:
+                await asyncio.sleep(0)  # a first load of thousands must not hold up due checks
 
     async def serve(self) -> None:
         """Run until cancelled."""

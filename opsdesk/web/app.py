@@ -29,6 +29,7 @@ from opsdesk.accounts import api as accounts_api
 from opsdesk.accounts import pages as accounts_pages
 from opsdesk.accounts import staff_pages
 from opsdesk.alerting import api as alerting_api
+from opsdesk.alerting import pages as alerting_pages
 from opsdesk.alerting.engine import AlertEngine
 from opsdesk.alerting.policy import escalate
 from opsdesk.audit import api as audit_api
@@ -75,6 +76,7 @@ PAGE_ROUTERS = (
     monitors_pages.router,
     hosts_pages.router,
     notify_pages.router,
+    alerting_pages.router,
 )
 
 

@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 from opsdesk.web import csrf, i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
-FEATURES = ("web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify")
+FEATURES = ("web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify", "alerting")
 LANG_COOKIE = "lang"
 
 templates = Jinja2Templates(

@@ -46,9 +46,10 @@ def start_worker(config: Path, tmp_path: Path, name: str) -> subprocess.Popen[by
     return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
 
 
-def states(rt: Runtime) -> dict[str, int]:
+def states(rt: Runtime, channel_id: int) -> dict[str, int]:
+    query = select(Notification.state, func.count()).where(Notification.channel_id == channel_id)
     with rt.sessions() as s:
-        rows = s.execute(select(Notification.state, func.count()).group_by(Notification.state)).all()
+        rows = s.execute(query.group_by(Notification.state)).all()
     return {DeliveryState(st).value: int(n) for st, n in rows}
 
 
@@ -78,7 +79,7 @@ def test_sigkill_mid_way_loses_nothing(runtime: Runtime, world: World, backend: 
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         seen_at_kill = rx.count()
-        at_kill = states(runtime)
+        at_kill = states(runtime, hook)
         assert 0 < at_kill.get("sent", 0) < TOTAL, at_kill
 
         # On PostgreSQL two workers share the rest (SKIP LOCKED); on SQLite one worker runs.
@@ -86,7 +87,7 @@ def test_sigkill_mid_way_loses_nothing(runtime: Runtime, world: World, backend: 
             start_worker(config, tmp_path, f"second{i}") for i in range(2 if backend == "postgresql" else 1)
         ]
         try:
-            wait_for(lambda: states(runtime).get("sent", 0) == TOTAL, 120, "every row to be sent")
+            wait_for(lambda: states(runtime, hook).get("sent", 0) == TOTAL, 120, "every row to be sent")
         finally:
             for proc in second:
                 proc.send_signal(signal.SIGTERM)
@@ -103,4 +104,4 @@ def test_sigkill_mid_way_loses_nothing(runtime: Runtime, world: World, backend: 
     assert len(counts) == TOTAL
     assert duplicates <= CONCURRENCY  # only rows in flight at the kill can repeat
     assert all(n <= 2 for n in counts.values())
-    assert states(runtime) == {"sent": TOTAL}
+    assert states(runtime, hook) == {"sent": TOTAL}
