@@ -40,6 +40,7 @@ from opsdesk.tenancy.models import (
     StaffAssignment,
     StaffRole,
 )
+from opsdesk.tenancy.scoping import as_system
 
 if TYPE_CHECKING:
     from opsdesk.core.runtime import Runtime
@@ -250,6 +251,11 @@ def send(
 def on_change(session: Session, incident: Incident, what: str) -> None:
     if "runtime" not in session.info:
         return  # a session without a runtime (a script): nothing to send with
+    with as_system(session):  # a customer's report sends notices it could not write itself
+        _on_change(session, incident, what)
+
+
+def _on_change(session: Session, incident: Incident, what: str) -> None:
     route = ROUTES[incident.severity]
     at = clock()
     base = f"incident:{incident.id}"

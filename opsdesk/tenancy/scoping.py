@@ -7,6 +7,8 @@ Routes never filter by customer themselves; an object another tenant owns is sim
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, or_, select
@@ -26,6 +28,23 @@ class PermissionDenied(Exception):
 def bind(session: Session, principal: Principal | None) -> Session:
     session.info[PRINCIPAL_KEY] = principal
     return session
+
+
+@contextmanager
+def as_system(session: Session) -> Iterator[None]:
+    """Rows the platform writes on someone's behalf (the notices a customer's report sends).
+
+    They are flushed inside, unchecked and unaudited as the person's own changes, then the
+    session is the person's again.
+    """
+    principal = session.info.get(PRINCIPAL_KEY)
+    session.flush()  # the person's own changes are checked as theirs
+    session.info[PRINCIPAL_KEY] = None
+    try:
+        yield
+        session.flush()
+    finally:
+        session.info[PRINCIPAL_KEY] = principal
 
 
 def principal_of(session: Session) -> Principal | None:

@@ -55,7 +55,7 @@ def test_disk_nearly_full_fires_opens_incident_and_resolves(runtime: Runtime, wo
         kinds = [
             e.kind for e in s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident.id))
         ]
-        assert kinds == ["alert_fired"]
+        assert kinds.count("alert_fired") == 1 and "notified" in kinds  # the world has a webhook
     # 87%: between the clear (85) and fire (90) thresholds: still firing (hysteresis)
     put(runtime, world, t0 + timedelta(seconds=15), "fs_used_percent", 87.0, mount="/data")
     assert engine.evaluate(t0 + timedelta(seconds=16)).resolved == []

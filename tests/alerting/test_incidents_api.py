@@ -38,8 +38,12 @@ def test_customer_reports_and_staff_handle(world: World, live: LiveServer) -> No
     eng.patch(
         f"/api/v1/incidents/{incident['id']}", json={"cause": "customer_application", "status": "resolved"}
     )
-    staff_view = [e["kind"] for e in eng.get(f"/api/v1/incidents/{incident['id']}/timeline").json()]
+    timeline = eng.get(f"/api/v1/incidents/{incident['id']}/timeline").json()
+    staff_view = [e["kind"] for e in timeline if e["kind"] != "notified"]
     assert staff_view == ["reported", "status", "comment", "comment", "cause", "status"]
+    # the report was announced to the customer's webhook (world's), the cause too (R-INC-5)
+    notices = [e for e in timeline if e["kind"] == "notified"]
+    assert len(notices) >= 2 and all(e["data"]["side"] == "customer" for e in notices)
     customer_view = user.get(f"/api/v1/incidents/{incident['id']}/timeline").json()
     assert "looks like their release" not in str(customer_view) and "We are on it." in str(customer_view)
     assert (
