@@ -324,6 +324,29 @@ def local_agent_token(seed: Seed) -> None:
         fh.write(plain + "\n")
 
 
+@seed_step
+def local_checks(seed: Seed) -> None:
+    """A few checks that work on this machine: the demo server itself, over HTTP and TCP."""
+    from opsdesk.monitors.checks import validate
+    from opsdesk.monitors.models import Monitor
+
+    customer = seed.customers[DEMO_CODE]
+    host = seed.assets[DEMO_CODE, LOCAL_HOST_ASSET]
+    port = seed.settings.server.port
+    for name, kind, config in (
+        ("opsdesk health page", "http", {"url": f"http://127.0.0.1:{port}/healthz", "keyword": "ok"}),
+        ("opsdesk port", "tcp", {"host": "127.0.0.1", "port": port}),
+    ):
+        ensure(
+            seed.session,
+            Monitor,
+            {"customer_id": customer.id, "name": name},
+            asset_id=host.id,
+            type=kind,
+            config=validate(kind, {**config, "interval_s": 30}).model_dump(mode="json"),
+        )
+
+
 def _die_with_parent() -> None:
     # uvicorn ends the process by re-raising SIGTERM, past any `finally`: let the kernel stop
     # the agent when the demo goes (Linux prctl PR_SET_PDEATHSIG).
