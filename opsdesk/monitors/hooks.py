@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from opsdesk.monitors.checks import CheckDefinitionError
+from opsdesk.monitors.models import Monitor
 from opsdesk.monitors.service import homepage_monitor
 from opsdesk.tenancy.models import Asset, AssetType
 
@@ -27,3 +28,15 @@ def _homepage_checks(session: Session, _ctx: Any) -> None:
             session.add(homepage_monitor(asset))
         except CheckDefinitionError as exc:  # a URL the asset schema allowed but the check does not
             log.warning("no homepage check for asset %s: %s", asset.id, exc)
+
+
+DEFINITION = ("type", "config", "enabled", "runner", "agent_asset_id")
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_revision(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, Monitor):
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in DEFINITION):
+                obj.revision = (obj.revision or 1) + 1

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsdesk.core.db import Base, Timestamped, UTCDateTime, utcnow
@@ -41,6 +41,9 @@ class Monitor(TenantOwned, Timestamped, Base):
     state_since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Bumped when the definition changes (not when a result is stored), so the probe knows
+    # what to reschedule; see monitors.hooks.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class MonitorEvent(TenantOwned, Base):

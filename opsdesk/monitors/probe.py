@@ -34,7 +34,7 @@ GOLDEN = 0.6180339887498949
 class _Due:
     at: float  # monotonic seconds
     monitor_id: int = field(compare=False)
-    generation: float = field(compare=False)  # the definition's updated_at
+    generation: float = field(compare=False)  # the definition's revision
 
 
 @dataclass
@@ -69,14 +69,15 @@ class Probe:
         self._poked.set()
 
     def _versions(self) -> dict[int, float]:
-        """Id -> last change of every enabled platform check: cheap enough to ask every few seconds."""
+        """Id -> definition revision of every enabled platform check: cheap to ask every few seconds.
+
+        Not updated_at: every stored result changes that, and would reschedule the check.
+        """
         with self.rt.sessions() as s:
             rows = s.execute(
-                select(Monitor.id, Monitor.updated_at).where(
-                    Monitor.enabled, Monitor.runner == Runner.platform
-                )
+                select(Monitor.id, Monitor.revision).where(Monitor.enabled, Monitor.runner == Runner.platform)
             ).all()
-        return {r.id: r.updated_at.timestamp() for r in rows}
+        return {r.id: float(r.revision) for r in rows}
 
     def _definitions(self, ids: list[int]) -> dict[int, tuple[str, dict[str, Any]]]:
         out: dict[int, tuple[str, dict[str, Any]]] = {}
