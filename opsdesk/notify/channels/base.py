@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -112,7 +113,7 @@ def json_of(resp: httpx.Response) -> dict[str, Any]:
     return data
 
 
-class Channel(Generic[C]):
+class Channel(ABC, Generic[C]):
     """One kind of channel. Subclasses set the class attributes and implement `send`."""
 
     type: str
@@ -128,9 +129,9 @@ class Channel(Generic[C]):
         """The channel's own recipient list, used when a notification names none."""
         return list(getattr(config, "to", []) or [])
 
+    @abstractmethod
     async def send(self, config: C, msg: Message, to: list[str], http: httpx.AsyncClient) -> str:
         """Deliver or raise DeliveryError; return the receiver's reference (message id) if any."""
-        raise NotImplementedError
 
 
 REGISTRY: dict[str, Channel[Any]] = {}
