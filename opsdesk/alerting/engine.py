@@ -70,6 +70,13 @@ class AlertEngine:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
+    def asset_ids(self) -> list[int]:
+        """Every asset some default rule applies to, for a sweep in chunks."""
+        with self.rt.sessions() as session:
+            return list(
+                session.scalars(select(Asset.id).where(Asset.type.in_(list(DEFAULTS))).order_by(Asset.id))
+            )
+
     def evaluate(self, now: datetime | None = None, asset_ids: set[int] | None = None) -> Report:
         """Evaluate every asset's rules, or only those of `asset_ids` (fresh data just arrived)."""
         now = now or datetime.now(UTC)

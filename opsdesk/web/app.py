@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,22 +108,34 @@ class AlertTrigger:
         self.event.set()
 
 
-async def _evaluate_alerts(engine: AlertEngine, trigger: AlertTrigger) -> None:
-    """The alert role: every asset every ALERTS_EVERY_S seconds, and at once when its data arrives."""
+SWEEP_CHUNK = 50  # assets per step of a sweep: fresh data never waits behind a whole sweep
+
+
+async def _evaluate_alerts(engine: AlertEngine, trigger: AlertTrigger, notified: Callable[[], None]) -> None:
+    """The alert role: every asset every ALERTS_EVERY_S seconds, and at once when its data arrives.
+
+    A sweep goes in chunks; between chunks, assets with fresh data are evaluated first.
+    """
     next_sweep = 0.0
+    pending: list[int] = []
     while True:
         try:
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + ALERTS_EVERY_S
-                trigger.dirty.clear()
-                await run_in_threadpool(engine.evaluate)
-            elif trigger.dirty:
+            report = None
+            if trigger.dirty:
                 assets, trigger.dirty = trigger.dirty, set()
-                await run_in_threadpool(engine.evaluate, None, assets)
+                report = await run_in_threadpool(engine.evaluate, None, assets)
+            elif pending:
+                chunk, pending = pending[:SWEEP_CHUNK], pending[SWEEP_CHUNK:]
+                report = await run_in_threadpool(engine.evaluate, None, set(chunk))
+            elif time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + ALERTS_EVERY_S
+                pending = await run_in_threadpool(engine.asset_ids)
+            if report is not None and (report.fired or report.resolved):
+                notified()  # notices were queued: the outbox should not wait for its next poll
         except Exception:
             logging.getLogger("opsdesk").exception("alert evaluation failed")
         trigger.event.clear()
-        if not trigger.dirty:
+        if not trigger.dirty and not pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(trigger.event.wait(), max(next_sweep - time.monotonic(), 0.01))
 
@@ -166,14 +178,14 @@ def create_app(rt: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.probe = probe = Probe(rt, results, on_change=trigger.touch)
+        app.state.notify_worker = notifier = OutboxWorker(rt.sessions)
         tasks = [
             asyncio.create_task(_housekeeping(rt)),
             asyncio.create_task(probe.serve()),
-            asyncio.create_task(_evaluate_alerts(AlertEngine(rt), trigger)),
+            asyncio.create_task(_evaluate_alerts(AlertEngine(rt), trigger, notifier.poke)),
+            asyncio.create_task(notifier.serve()),
+            asyncio.create_task(_escalations(rt)),
         ]
-        app.state.notify_worker = notifier = OutboxWorker(rt.sessions)
-        tasks.append(asyncio.create_task(notifier.serve()))
-        tasks.append(asyncio.create_task(_escalations(rt)))
         yield
         for task in tasks:
             task.cancel()
