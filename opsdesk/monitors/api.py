@@ -35,7 +35,8 @@ def _invalid(exc: InvalidMonitor) -> HTTPException:
     return HTTPException(422, [{"field": k, "message": v} for k, v in exc.errors.items()])
 
 
-def _poke(request: Request) -> None:
+def poke_probe(request: Request) -> None:
+    """After a commit that changed definitions: the probe reloads now, not at its next reload."""
     probe = getattr(request.app.state, "probe", None)
     if probe is not None:
         probe.poke()
@@ -70,7 +71,7 @@ def create_monitor(c: AnyUser, customer_id: int, body: MonitorIn, request: Reque
     c.db.add(monitor)
     c.db.flush()
     c.db.refresh(monitor)
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
     return monitor
 
 
@@ -99,7 +100,7 @@ def update_monitor(c: AnyUser, monitor_id: int, body: MonitorPatch, request: Req
         monitor.name = body.name
     if body.enabled is not None:
         monitor.enabled = body.enabled
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
     return monitor
 
 
@@ -108,7 +109,7 @@ def delete_monitor(c: AnyUser, monitor_id: int, request: Request) -> None:
     monitor = c.get(Monitor, monitor_id)
     c.require_write()
     c.db.delete(monitor)
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
 
 
 @router.post("/monitors/{monitor_id}/run", response_model=RunResultOut)

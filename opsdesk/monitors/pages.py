@@ -26,6 +26,7 @@ from opsdesk.core.calendar import CHINA
 from opsdesk.core.db import utcnow
 from opsdesk.hosts.pages import hosts_of
 from opsdesk.monitors import checks
+from opsdesk.monitors.api import poke_probe
 from opsdesk.monitors.checks.base import CheckConfig
 from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent, MonitorState, Runner
 from opsdesk.monitors.schemas import MaintenanceIn
@@ -281,12 +282,6 @@ def safe_next(raw: str | None, fallback: str) -> str:
     return fallback
 
 
-def _poke(request: Request) -> None:
-    probe = getattr(request.app.state, "probe", None)
-    if probe is not None:
-        probe.poke()
-
-
 def monitors_of(c: Ctx, customer_id: int) -> list[Monitor]:
     return list(
         c.db.scalars(select(Monitor).where(Monitor.customer_id == customer_id).order_by(Monitor.name))
@@ -408,7 +403,7 @@ def create_check(request: Request, c: Staff, customer_id: int, data: Posted) -> 
     )  # fmt: skip
     c.db.add(monitor)
     c.db.flush()
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
     return done(request, f"/customers/{customer.id}#monitoring", "flash.created")
 
 
@@ -434,7 +429,7 @@ def toggle_check(request: Request, c: Staff, monitor_id: int, data: Posted) -> R
     monitor = c.get(Monitor, monitor_id)
     c.require_write()
     monitor.enabled = not monitor.enabled
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
     message = "monitor.enabled_now" if monitor.enabled else "monitor.disabled_now"
     return done(request, safe_next(data.get("next"), f"/monitors/{monitor.id}"), message)
 
@@ -454,7 +449,7 @@ def delete_check(request: Request, c: Staff, monitor_id: int) -> Response:
     customer_id = monitor.customer_id
     c.db.delete(monitor)
     c.db.flush()
-    request.state.after_commit = _poke
+    request.state.after_commit = poke_probe
     return done(request, f"/customers/{customer_id}#monitoring", "flash.deleted")
 
 
