@@ -19,7 +19,7 @@ from opsdesk.core.runtime import Runtime
 from opsdesk.ingest.schema import AgentBatch
 from opsdesk.ingest.service import BatchRejected, PayloadTooLarge, decompress, parse
 from opsdesk.ingest.writer import AssetRef, IngestWriter
-from opsdesk.monitors.checks.base import CheckResult
+from opsdesk.monitors.checks.base import CheckResult, Series
 from opsdesk.monitors.models import Monitor, Runner
 from opsdesk.monitors.results import Outcome
 from opsdesk.tenancy.models import Asset
@@ -142,7 +142,14 @@ async def record_agent_checks(request: Request, asset: AssetRef, batch: AgentBat
             Outcome(
                 r.monitor,
                 datetime.fromtimestamp(r.t / 1000, UTC),
-                CheckResult(r.ok, r.code, r.message, r.metrics),
+                CheckResult(
+                    r.ok,
+                    r.code,
+                    r.message,
+                    r.metrics,
+                    [Series(name, labels, value) for name, labels, value in r.series],
+                    r.status,
+                ),
             )
         )
         for r in batch.check_results

@@ -66,11 +66,15 @@ class CheckResultIn(BaseModel):
     monitor: Annotated[int, Field(ge=1)]
     t: int
     ok: bool
+    status: Literal["ok", "warning", "critical", "unknown"] | None = None
     code: Annotated[str, StringConstraints(max_length=40)]
     message: Annotated[str, StringConstraints(max_length=1000)]
     metrics: Annotated[
         dict[Annotated[str, StringConstraints(pattern=NAME_RE)], float], Field(max_length=32)
     ] = Field(default_factory=dict)
+    series: Annotated[list[tuple[MetricName, dict[MetricName, LabelValue], float]], Field(max_length=500)] = (
+        Field(default_factory=list)
+    )
 
 
 class AgentBatch(BaseModel):

@@ -15,8 +15,9 @@ from opsdesk.tenancy.models import TenantOwned, str_enum
 
 class MonitorState(enum.StrEnum):
     up = "up"
+    warning = "warning"  # works, but a figure is past its warning level (Nagios WARNING)
     down = "down"
-    unknown = "unknown"  # not run yet
+    unknown = "unknown"  # not run yet, or the check could not tell (Nagios UNKNOWN)
 
 
 class Runner(enum.StrEnum):

@@ -38,6 +38,10 @@ def samples_for(monitor: Monitor, outcome: Outcome) -> list[Sample]:
     out = [Sample(SeriesKey({**labels, "__name__": "check_up"}), t, 1.0 if outcome.result.ok else 0.0)]
     for name, value in outcome.result.metrics.items():
         out.append(Sample(SeriesKey({**labels, "__name__": f"check_{name}"}), t, float(value)))
+    for series in outcome.result.series:
+        extra = {k: v for k, v in series.labels.items() if k not in labels and k != "__name__"}
+        key = SeriesKey({**labels, **extra, "__name__": f"check_{series.name}"})
+        out.append(Sample(key, t, float(series.value)))
     return out
 
 

@@ -50,7 +50,7 @@ def compute(
 ) -> Uptime:
     """`changes` are (time, new state) inside [start, end), in order."""
     windows = _merge(maintenance)
-    totals = {MonitorState.up: 0.0, MonitorState.down: 0.0, MonitorState.unknown: 0.0}
+    totals = {state: 0.0 for state in MonitorState}
     maintenance_s = 0.0
     state, at = state_at_start, start
     for when, new in [*changes, (end, state_at_start)]:
@@ -59,7 +59,8 @@ def compute(
             span = (when - at).total_seconds()
             in_maint = _overlap(at, when, windows)
             maintenance_s += in_maint
-            totals[state] += span - in_maint
+            # A warning still serves: it counts as up.
+            totals[MonitorState.up if state is MonitorState.warning else state] += span - in_maint
         state, at = new, max(at, when)
     measured = totals[MonitorState.up] + totals[MonitorState.down]
     return Uptime(

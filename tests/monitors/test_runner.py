@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from opsdesk.monitors.checks import Check, CheckConfig, Checker, CheckResult, registry
+from opsdesk.monitors.checks import Check, CheckConfig, Checker, CheckResult, Series, registry
 
 
 class ScriptConfig(CheckConfig):
@@ -90,7 +90,18 @@ def test_result_as_dict() -> None:
     assert result.as_dict() == {
         "ok": False,
         "state": "down",
+        "status": "critical",
         "code": "timeout",
         "message": "slow",
         "metrics": {"response_ms": 1.5},
+        "series": [],
     }
+
+
+def test_result_levels_map_to_states() -> None:
+    warn = CheckResult.at_level("warning", "ok", "disk 85%", series=[Series("perf", {"label": "/"}, 85.0)])
+    assert (warn.ok, warn.state) == (True, "warning")
+    assert warn.as_dict()["series"] == [["perf", {"label": "/"}, 85.0]]
+    unknown = CheckResult.at_level("unknown", "timeout", "killed")
+    assert (unknown.ok, unknown.state) == (False, "unknown")
+    assert CheckResult.up("fine").level == "ok"

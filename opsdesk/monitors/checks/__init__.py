@@ -8,7 +8,7 @@ Importing this package registers every built-in type: http, tls, tcp, ping, dns.
 """
 
 from opsdesk.monitors.checks import dns, http, ping, tcp, tls  # importing registers each type
-from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult
+from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult, Series, Status
 from opsdesk.monitors.checks.registry import (
     CheckDefinitionError,
     get,
@@ -26,6 +26,8 @@ __all__ = [
     "CheckDefinitionError",
     "CheckResult",
     "Checker",
+    "Series",
+    "Status",
     "dns",
     "get",
     "http",

@@ -8,7 +8,19 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-State = Literal["up", "down"]
+State = Literal["up", "warning", "down", "unknown"]
+# The Nagios plugin levels (exit codes 0..3); plain up/down checks only use "ok" and "critical".
+Status = Literal["ok", "warning", "critical", "unknown"]
+STATUS_STATES: dict[str, State] = {"ok": "up", "warning": "warning", "critical": "down", "unknown": "unknown"}
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A figure that needs labels of its own, e.g. the size of one database or one perfdata label."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
 
 
 @dataclass(slots=True)
@@ -17,17 +29,28 @@ class CheckResult:
 
     `code` is the machine reason ("ok", "timeout", "status_mismatch", ...) that pages translate;
     `message` is a short English sentence for logs and for people reading the raw result.
-    `metrics` holds the figures measured, in milliseconds, days, percent or plain numbers.
+    `metrics` holds the figures measured, in milliseconds, days, percent or plain numbers;
+    `series` the figures that carry labels of their own (stored as check_<name>{labels}).
+    `status` is the Nagios level; when None it follows `ok` ("ok" or "critical"). A warning
+    counts as ok (the service works), unknown as not ok (nothing could be measured).
     """
 
     ok: bool
     code: str
     message: str
     metrics: dict[str, float] = field(default_factory=dict)
+    series: list[Series] = field(default_factory=list)
+    status: Status | None = None
+
+    @property
+    def level(self) -> Status:
+        if self.status is not None:
+            return self.status
+        return "ok" if self.ok else "critical"
 
     @property
     def state(self) -> State:
-        return "up" if self.ok else "down"
+        return STATUS_STATES[self.level]
 
     @classmethod
     def up(cls, message: str, metrics: dict[str, float] | None = None) -> CheckResult:
@@ -37,13 +60,33 @@ class CheckResult:
     def down(cls, code: str, message: str, metrics: dict[str, float] | None = None) -> CheckResult:
         return cls(ok=False, code=code, message=message, metrics=dict(metrics or {}))
 
+    @classmethod
+    def at_level(
+        cls,
+        status: Status,
+        code: str,
+        message: str,
+        metrics: dict[str, float] | None = None,
+        series: list[Series] | None = None,
+    ) -> CheckResult:
+        return cls(
+            ok=status in ("ok", "warning"),
+            code=code,
+            message=message,
+            metrics=dict(metrics or {}),
+            series=list(series or []),
+            status=status,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "state": self.state,
+            "status": self.level,
             "code": self.code,
             "message": self.message,
             "metrics": dict(self.metrics),
+            "series": [[s.name, dict(s.labels), s.value] for s in self.series],
         }
 
 
