@@ -33,3 +33,30 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nginx
 fi
+
+# Middleware and database monitors (tests/middleware_fixtures.py): the tests start their own php-fpm,
+# tomcat, nginx and redis instances on free loopback ports; they use the running MariaDB and Redis.
+mw=()
+ls /usr/sbin/php-fpm* >/dev/null 2>&1 || mw+=(php-fpm)
+[ -x /usr/share/tomcat10/bin/catalina.sh ] || mw+=(tomcat10)
+[ -d /usr/share/tomcat10-admin/manager ] || mw+=(tomcat10-admin)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || mw+=(mariadb-server)
+command -v redis-server >/dev/null || mw+=(redis-server)
+if [ ${#mw[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${mw[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${mw[@]}"
+fi
+# MariaDB on 127.0.0.1:3306, root without password over TCP from loopback (the tests create their own user).
+if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+  $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld
+  (setsid $SUDO mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &)
+  for _ in $(seq 60); do mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping
+# Redis on 127.0.0.1:6379.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  (setsid $SUDO redis-server --bind 127.0.0.1 --port 6379 --daemonize yes >/dev/null 2>&1 &)
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping

@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from opsdesk.accounts.principal import Role
 from opsdesk.accounts.service import create_user
-from opsdesk.alerting.models import Incident, IncidentSource, IncidentStatus
+from opsdesk.alerting.models import (
+    Incident,
+    IncidentSource,
+    IncidentStatus,
+    NotifyPreference,
+    RuleOverride,
+    Silence,
+)
+from opsdesk.alerting.oncall import OnCallOverride, OnCallSchedule
 from opsdesk.alerting.rules import Severity
 from opsdesk.core.calendar import ServiceWindow
 from opsdesk.core.runtime import Runtime
@@ -51,6 +59,13 @@ class Tenant:
     channel: int = 0
     notification: int = 0
     token: int = 0  # an API token of the customer user, issued by the test that needs it
+    silence: int = 0
+    override: int = 0
+    preference: int = 0
+    # The duty rota is the provider's, no customer's: seed_world gives tenant A a schedule and an
+    # override to walk; B keeps 0, an id that exists nowhere, so its routes answer 404 like the rest.
+    schedule: int = 0
+    oncall_override: int = 0
 
     def ids(self) -> dict[str, int]:
         """Path parameter name -> this tenant's object of that kind."""
@@ -69,6 +84,11 @@ class Tenant:
             "incident_id": self.incident,
             "channel_id": self.channel,
             "notification_id": self.notification,
+            "silence_id": self.silence,
+            "override_id": self.override,
+            "preference_id": self.preference,
+            "schedule_id": self.schedule,
+            "oncall_override_id": self.oncall_override,
         }
 
 
@@ -157,9 +177,22 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
             attempts=8,
             max_attempts=8,
         )
-        s.add(notification)
+        silence = Silence(
+            customer_id=customer.id,
+            asset_id=asset.id,
+            starts_at=datetime(2026, 1, 1, tzinfo=UTC),
+            ends_at=datetime(2026, 1, 2, tzinfo=UTC),
+            comment=f"silence {code}",
+        )
+        override = RuleOverride(customer_id=customer.id, rule_key="cpu_high", threshold=95.0)
+        # P4 to nobody: what the default table does too, so no other test sees a difference.
+        preference = NotifyPreference(customer_id=customer.id, severity=Severity.p4, channel_ids=[])
+        s.add_all([notification, silence, override, preference])
         s.flush()
         return Tenant(
+            silence=silence.id,
+            override=override.id,
+            preference=preference.id,
             monitor=monitor.id,
             window=window.id,
             incident=incident.id,
@@ -183,4 +216,19 @@ def seed_world(rt: Runtime) -> World:
         create_user(s, "admin", PASSWORD, Role.admin)
         eng_a = create_user(s, "eng-a", PASSWORD, Role.engineer).id
         eng_b = create_user(s, "eng-b", PASSWORD, Role.engineer).id
-    return World(a=_tenant(rt, "A", eng_a), b=_tenant(rt, "B", eng_b))
+    world = World(a=_tenant(rt, "A", eng_a), b=_tenant(rt, "B", eng_b))
+    with rt.sessions.begin() as s:
+        # No members: nobody is put on duty by it, so the policy keeps its fallback for other tests.
+        rota = OnCallSchedule(name="world rota", members=[], starts_at=datetime(2026, 1, 1, tzinfo=UTC))
+        s.add(rota)
+        s.flush()
+        swap = OnCallOverride(
+            schedule_id=rota.id,
+            user_id=eng_b,
+            starts_at=datetime(2026, 1, 5, tzinfo=UTC),
+            ends_at=datetime(2026, 1, 6, tzinfo=UTC),
+        )
+        s.add(swap)
+        s.flush()
+        world.a.schedule, world.a.oncall_override = rota.id, swap.id
+    return world

@@ -29,6 +29,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--passwd-file", type=Path, default=Path("/etc/passwd"))
     p.add_argument("--shadow-file", type=Path, default=Path("/etc/shadow"))
     p.add_argument("--ca-file", help="CA bundle for a server with a private certificate")
+    p.add_argument(
+        "--scripts-dir",
+        type=Path,
+        default=Path(os.environ.get("OPSDESK_AGENT_SCRIPTS_DIR", "/etc/opsdesk/scripts")),
+        help="the only directory script checks run programs from (default /etc/opsdesk/scripts)",
+    )
+    p.add_argument(
+        "--log-root",
+        type=Path,
+        action="append",
+        default=[],
+        help="directory log checks may read, with its subdirectories (repeatable; default /var/log)",
+    )
     p.add_argument("--once", action="store_true", help="collect and send once, then exit")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -62,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 buffer_bytes=int(args.buffer_mb * 1024 * 1024),
                 watch=WatchConfig(args.passwd_file, args.shadow_file, args.watch_process),
                 ca_file=args.ca_file,
+                scripts_dir=args.scripts_dir,
+                log_roots=tuple(args.log_root) or (Path("/var/log"),),
             )
         )
     except (InsecureServer, OSError) as exc:

@@ -39,7 +39,10 @@ def _address(hex_addr: str) -> str:
     raw = bytes.fromhex(hex_addr)
     # The kernel prints each 32-bit word in host (little-endian) order.
     words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(words))
+    ip = ipaddress.ip_address(words)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"  # as the kernel tools and psutil write it
+    return str(ip)
 
 
 def sockets(protos: tuple[str, ...] = ("tcp", "tcp6"), root: Path = PROC_NET) -> Iterator[Socket]:

@@ -34,6 +34,9 @@ class AgentConfig:
     buffer_bytes: int = 64 * 1024 * 1024
     watch: WatchConfig = field(default_factory=WatchConfig)
     ca_file: str | None = None
+    # Host-local checks: what the host allows, whatever the server asks (see local_settings).
+    scripts_dir: Path = Path("/etc/opsdesk/scripts")
+    log_roots: tuple[Path, ...] = (Path("/var/log"),)
 
 
 class Agent:
@@ -45,7 +48,7 @@ class Agent:
         self.resources = ResourceCollector()
         self.watcher = SystemWatcher(config.watch, config.state_dir / "system-state.json")
         self.rejected = 0
-        self.checks = AgentChecks()
+        self.checks = AgentChecks(config.scripts_dir, config.log_roots)
         self._checks_fetched_at = 0.0
         self._inventory_sent_at = 0.0
         self._inventory_checked_at = 0.0

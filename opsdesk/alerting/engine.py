@@ -14,12 +14,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opsdesk.alerting import incidents
+from opsdesk.alerting.forecast import forecast
 from opsdesk.alerting.models import Alert, RuleOverride
-from opsdesk.alerting.rules import DEFAULTS, EventRule, MonitorDownRule, NoDataRule, Rule, ThresholdRule
+from opsdesk.alerting.rules import (
+    DEFAULTS,
+    EventRule,
+    ForecastRule,
+    MonitorDownRule,
+    NoDataRule,
+    Rule,
+    ThresholdRule,
+)
 from opsdesk.alerting.state import AlertState, AlertStatus, step
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts.models import HostEvent, HostState, HostStatus
@@ -30,6 +39,15 @@ from opsdesk.tenancy.models import Asset
 
 log = logging.getLogger("opsdesk.alerting")
 LATEST_MAX_AGE_MS = 10 * 60 * 1000  # a "last" value older than this is no value
+FORECAST_STEP_MS = 5 * 60 * 1000  # 5-minute averages: the store answers them from its rollups
+FORECAST_REUSE_S = 60.0  # a 6-hour trend does not change within a minute: reuse the fit
+# Host event kinds any default rule watches (overrides change thresholds, never the events).
+EVENT_KINDS = sorted(
+    {kind for rules in DEFAULTS.values() for r in rules if isinstance(r, EventRule) for kind in r.events}
+)
+
+
+Fit = tuple[float | None, bool, bool]  # a forecast's hours left, breached, cleared
 
 
 @dataclass
@@ -52,7 +70,11 @@ def effective_rules(asset: Asset, overrides: list[RuleOverride]) -> list[Rule]:
             enabled = o.enabled
             for name in ("threshold", "clear", "for_s", "severity"):
                 value = getattr(o, name)
-                if value is not None and name in type(rule).model_fields:
+                if value is None:
+                    continue
+                if isinstance(rule, ForecastRule) and name == "threshold":
+                    changes["horizon_s"] = float(value) * 3600  # a forecast's threshold: hours ahead
+                elif name in type(rule).model_fields:
                     changes[name] = value
         if "threshold" in changes and "clear" not in changes:
             changes["clear"] = None  # the default's clear value belongs to the default's threshold
@@ -69,6 +91,7 @@ def effective_rules(asset: Asset, overrides: list[RuleOverride]) -> list[Rule]:
 class AlertEngine:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._fits: dict[tuple[str, int], tuple[float, dict[tuple[tuple[str, str], ...], Fit]]] = {}
 
     def asset_ids(self) -> list[int]:
         """Every asset some default rule applies to, for a sweep in chunks."""
@@ -93,11 +116,22 @@ class AlertEngine:
             if asset_ids is not None:
                 query = query.where(Asset.id.in_(asset_ids))
             assets = session.scalars(query).all()
-            hosts = {h.asset_id: h for h in session.scalars(select(HostState))}
+            host_query = select(HostState)
+            if asset_ids is not None:
+                host_query = host_query.where(HostState.asset_id.in_(asset_ids))
+            hosts = {h.asset_id: h for h in session.scalars(host_query)}
+            events = self._newest_events(session, asset_ids)
+            # One query for every monitor rule of every asset (several rules read the same monitors).
+            monitor_query = select(Monitor).where(Monitor.enabled, Monitor.asset_id.is_not(None))
+            if asset_ids is not None:
+                monitor_query = monitor_query.where(Monitor.asset_id.in_(asset_ids))
+            monitors: dict[int, list[Monitor]] = {}
+            for m in session.scalars(monitor_query.order_by(Monitor.id)):
+                monitors.setdefault(m.asset_id or 0, []).append(m)
             for asset in assets:
                 for rule in effective_rules(asset, overrides.get(asset.customer_id, [])):
                     for labels, breached, cleared, value, monitor_id in self._conditions(
-                        session, rule, asset, hosts, alerts, now
+                        rule, asset, hosts, monitors.get(asset.id, []), events, alerts, now
                     ):
                         report.evaluated += 1
                         self._step(
@@ -116,14 +150,27 @@ class AlertEngine:
             session.commit()
         return report
 
+    @staticmethod
+    def _newest_events(session: Session, asset_ids: set[int] | None) -> dict[tuple[int, str], int]:
+        """(asset id, event kind) -> the newest HostEvent id, in one query for every event rule."""
+        query = (
+            select(HostEvent.asset_id, HostEvent.kind, func.max(HostEvent.id))
+            .where(HostEvent.kind.in_(EVENT_KINDS))
+            .group_by(HostEvent.asset_id, HostEvent.kind)
+        )
+        if asset_ids is not None:
+            query = query.where(HostEvent.asset_id.in_(asset_ids))
+        return {(asset_id, kind): newest for asset_id, kind, newest in session.execute(query)}
+
     # -- conditions: (labels, breached, cleared, value, monitor id) per alert of a rule --------
 
     def _conditions(
         self,
-        session: Session,
         rule: Rule,
         asset: Asset,
         hosts: dict[int, HostState],
+        monitors: list[Monitor],
+        events: dict[tuple[int, str], int],
         alerts: dict[str, Alert],
         now: datetime,
     ) -> Iterable[tuple[dict[str, str], bool, bool, float | None, int | None]]:
@@ -136,21 +183,22 @@ class AlertEngine:
                 return  # never reported: nothing to lose yet
             status = host_status(state, now, self.rt.settings.ingest.down_after_intervals)
             yield {}, status is HostStatus.down, status is HostStatus.up, None, None
+        elif isinstance(rule, ForecastRule):
+            for labels, (hours, breached, cleared) in self._forecasts(rule, asset, now).items():
+                yield dict(labels), breached, cleared, hours, None
         elif isinstance(rule, MonitorDownRule):
-            query = select(Monitor).where(Monitor.asset_id == asset.id, Monitor.enabled)
-            for monitor in session.scalars(query):
+            for monitor in monitors:
                 if rule.monitor_types and monitor.type not in rule.monitor_types:
                     continue
-                down, up = monitor.state is MonitorState.down, monitor.state is MonitorState.up
-                yield {"monitor": str(monitor.id)}, down, up, None, monitor.id
+                if monitor.state is MonitorState.unknown:
+                    continue  # the check could not tell: the alert keeps its state, no flapping
+                down = monitor.state is MonitorState.down
+                yield {"monitor": str(monitor.id)}, down, not down, None, monitor.id
         elif isinstance(rule, EventRule):
             fp = _fingerprint(rule, asset, {})
             seen = int(alerts[fp].value or 0) if fp in alerts else 0
-            newest = session.scalars(
-                select(HostEvent.id)
-                .where(HostEvent.asset_id == asset.id, HostEvent.kind.in_(rule.events), HostEvent.id > seen)
-                .order_by(HostEvent.id.desc())
-            ).first()
+            latest = max((events.get((asset.id, kind), 0) for kind in rule.events), default=0)
+            newest = latest if latest > seen else None
             if fp not in alerts and newest is None:
                 return
             # An event fires once and resolves on the next evaluation; `value` remembers the last one.
@@ -177,6 +225,39 @@ class AlertEngine:
             out[_group(result.series.as_dict(), rule.group_by)] = {"avg": p.avg, "min": p.min, "max": p.max}[
                 rule.aggregate
             ]
+        return out
+
+    def _forecasts(
+        self, rule: ForecastRule, asset: Asset, now: datetime
+    ) -> dict[tuple[tuple[str, str], ...], Fit]:
+        key = (rule.model_dump_json(), asset.id)
+        cached = self._fits.get(key)
+        if cached is not None and 0 <= now.timestamp() - cached[0] < FORECAST_REUSE_S:
+            return cached[1]
+        fits = self._fit(rule, asset, now)
+        self._fits[key] = (now.timestamp(), fits)
+        return fits
+
+    def _fit(self, rule: ForecastRule, asset: Asset, now: datetime) -> dict[tuple[tuple[str, str], ...], Fit]:
+        matchers = [Matcher.name(rule.metric), Matcher.eq("asset", str(asset.id))]
+        matchers += [Matcher.eq(k, v) for k, v in rule.match.items()]
+        now_ms = int(now.timestamp() * 1000)
+        end = now_ms - now_ms % FORECAST_STEP_MS + FORECAST_STEP_MS  # include the current bucket
+        start = end - int(rule.window_s * 1000) // FORECAST_STEP_MS * FORECAST_STEP_MS
+        out: dict[tuple[tuple[str, str], ...], Fit] = {}
+        for result in self.rt.metrics.read_range(matchers, start, end, FORECAST_STEP_MS):
+            # Each 5-minute average stands at the middle of its bucket.
+            points = [((p.t + FORECAST_STEP_MS / 2) / 1000, p.avg) for p in result.points if p.count]
+            verdict = forecast(
+                points, now.timestamp(), rule.window_s, rule.limit, rule.horizon_s, rule.clear_factor
+            )
+            if verdict is not None:
+                hours = verdict.hours_left
+                out[_group(result.series.as_dict(), rule.group_by)] = (
+                    hours,
+                    verdict.breached,
+                    verdict.cleared,
+                )
         return out
 
     # -- state ---------------------------------------------------------------------------------
@@ -233,7 +314,8 @@ class AlertEngine:
         if value is not None:
             alert.value = value
         alert.summary = _summary(rule, asset, labels, value)
-        session.flush()
+        if result.fired or result.resolved:
+            session.flush()  # the incident code reads the alert's row; otherwise the commit writes it
         if result.fired:
             report.fired.append(fp)
             incidents.alert_fired(session, alert, now)

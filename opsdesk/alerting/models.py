@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsdesk.alerting.rules import Severity
@@ -115,3 +115,40 @@ class IncidentEvent(TenantOwned, Base):
     body: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)  # staff-only notes, never in the portal
+
+
+class Silence(TenantOwned, Timestamped, Base):
+    """Alertmanager-style: matching alerts still fire and are recorded, nobody is notified.
+
+    Matches alerts of the customer, optionally only one asset, one rule and alerts whose labels
+    satisfy every matcher ({"name", "op" (=, !=, =~, !~), "value"}). Expiring sets ends_at.
+    """
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_customer_ends", "customer_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    rule_key: Mapped[str] = mapped_column(String(64), default="")  # empty: every rule
+    matchers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(120), default="")  # the principal's label
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class NotifyPreference(TenantOwned, Timestamped, Base):
+    """A customer's own choice for one severity, in place of DESIGN.md's table for its side.
+
+    Which of its channels hear of an incident of this severity, and whether at any hour (7x24)
+    or only inside the contract's service window. Without a row the default table applies.
+    """
+
+    __tablename__ = "notify_preferences"
+    __table_args__ = (UniqueConstraint("customer_id", "severity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    severity: Mapped[Severity] = mapped_column(str_enum(Severity, 4))
+    channel_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # the customer's NotifyChannels
+    always: Mapped[bool] = mapped_column(Boolean, default=False)  # 7x24, else the service window

@@ -45,11 +45,12 @@ def on_duty_in(schedule: OnCallSchedule, overrides: list[OnCallOverride], at: da
 
 
 def on_duty(session: Session, at: datetime, schedule_name: str | None = None) -> int | None:
-    """The user on duty at `at` in the named schedule (default: the first one)."""
+    """The user on duty at `at` in the named schedule (default: the first one with members)."""
     query = select(OnCallSchedule).order_by(OnCallSchedule.id)
     if schedule_name:
         query = query.where(OnCallSchedule.name == schedule_name)
-    schedule = session.scalars(query).first()
+    # An empty rota (being set up) puts nobody on duty: the next one does.
+    schedule = next((s for s in session.scalars(query) if s.members), None)
     if schedule is None:
         return None
     overrides = list(session.scalars(select(OnCallOverride).where(OnCallOverride.schedule_id == schedule.id)))

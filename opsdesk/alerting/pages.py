@@ -55,7 +55,7 @@ MOVES: dict[IncidentStatus, tuple[IncidentStatus, ...]] = {
     IncidentStatus.closed: (IncidentStatus.open,),
 }
 # Timeline kinds whose body repeats what the translated sentence already says.
-SENTENCE_ONLY = frozenset({"suppressed", "escalated", "assigned", "notified"})
+SENTENCE_ONLY = frozenset({"suppressed", "silenced", "escalated", "assigned", "notified"})
 
 
 # -- names shown next to ids -------------------------------------------------------------------
@@ -201,6 +201,7 @@ def sentence(t: i18n.Translate, e: IncidentEvent) -> str:
     params: dict[str, Any] = {
         "rule": d.get("rule", ""),
         "level": d.get("level", ""),
+        "silence": d.get("silence", ""),
         "people": e.body,
         "channel": e.body,
         "person": e.body,

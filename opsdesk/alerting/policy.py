@@ -3,7 +3,9 @@
 The default is DESIGN.md's table: P1 calls the on-duty engineer and the customer's designated
 contacts 7x24 and keeps them posted until resolved; P2 goes by IM and SMS 7x24; P3 by email inside
 the customer's agreed window (a workday-only service does not page at night or on holidays);
-P4 waits for the digest. A maintenance window in force holds messages back but keeps the record.
+P4 waits for the digest. A customer's own preference for a severity (NotifyPreference: which of
+its channels, 7x24 or inside the window) replaces the table for the customer's side. A maintenance
+window or a silence in force holds messages back but keeps the record (a timeline entry).
 Messages go through the outbox (opsdesk.notify), keyed so that each is queued once.
 """
 
@@ -12,16 +14,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from opsdesk.accounts.models import User
 from opsdesk.alerting import incidents
-from opsdesk.alerting.models import Incident, IncidentStatus
+from opsdesk.alerting.models import Incident, IncidentEvent, IncidentStatus, NotifyPreference
 from opsdesk.alerting.oncall import on_duty
 from opsdesk.alerting.rules import Severity
+from opsdesk.alerting.silences import silenced_by
 from opsdesk.core.calendar import ServiceWindow, next_open
 from opsdesk.core.db import utcnow
 from opsdesk.monitors.models import MaintenanceWindow
@@ -110,15 +113,26 @@ def in_maintenance(session: Session, incident: Incident, at: datetime) -> bool:
     )
 
 
-def _channels(session: Session, customer_id: int | None, media: tuple[str, ...]) -> list[NotifyChannel]:
+def preference(session: Session, customer_id: int, severity: Severity) -> NotifyPreference | None:
+    return session.scalars(
+        select(NotifyPreference).where(
+            NotifyPreference.customer_id == customer_id, NotifyPreference.severity == severity
+        )
+    ).first()
+
+
+def _channels(
+    session: Session, customer_id: int | None, media: tuple[str, ...], only: list[int] | None = None
+) -> list[NotifyChannel]:
     owner = (
         NotifyChannel.customer_id.is_(None)
         if customer_id is None
         else NotifyChannel.customer_id == customer_id
     )
-    found = session.scalars(
-        select(NotifyChannel).where(owner, NotifyChannel.enabled).order_by(NotifyChannel.id)
-    )
+    query = select(NotifyChannel).where(owner, NotifyChannel.enabled).order_by(NotifyChannel.id)
+    if only is not None:
+        query = query.where(NotifyChannel.id.in_(only))
+    found = session.scalars(query)
     out = []
     for c in found:
         try:
@@ -185,36 +199,75 @@ def notice(session: Session, incident: Incident, event: str, detail: str = "") -
     )
 
 
+ALL_MEDIA = ("voice", "sms", "im", "webhook", "email")
+
+
+def _held_back(session: Session, incident: Incident, key: str, at: datetime) -> bool:
+    """A maintenance window or a silence in force: record it once per message, send nothing."""
+    data: dict[str, Any] = {}
+    if in_maintenance(session, incident, at):
+        kind, body = "suppressed", "maintenance window in force"
+    else:
+        silence = silenced_by(session, incident, at)
+        if silence is None:
+            return False
+        kind, body, data = "silenced", f"silenced by #{silence.id}", {"silence": silence.id}
+    earlier = session.scalars(
+        select(IncidentEvent.data).where(
+            IncidentEvent.incident_id == incident.id, IncidentEvent.kind.in_(["suppressed", "silenced"])
+        )
+    )
+    if not any((d or {}).get("key") == key for d in earlier):  # the escalation loop asks again and again
+        incidents.timeline(session, incident, kind, at, body=body, internal=True, key=key, **data)
+    return True
+
+
 def send(
     session: Session,
     incident: Incident,
     event: str,
     key: str,
     engineer_media: tuple[str, ...],
-    customer_media: tuple[str, ...],
+    customer_media: tuple[str, ...] | None,
     at: datetime,
     engineers: list[User] | None = None,
 ) -> int:
-    """Queue the notices; return how many outbox rows were added. Records each on the timeline."""
+    """Queue the notices; return how many outbox rows were added. Records each on the timeline.
+
+    `customer_media` None: the customer's side as its preference (or the default table) says;
+    a tuple narrows it (e.g. no phone call to say that all is well).
+    """
     route = ROUTES[incident.severity]
-    if in_maintenance(session, incident, at):
-        incidents.timeline(
-            session, incident, "suppressed", at, body="maintenance window in force", internal=True
-        )
+    if _held_back(session, incident, key, at):
         return 0
-    not_before = at  # now, by the policy's clock
-    if not route.always:
-        not_before = next_open(service_window(session, incident.customer_id, at), at)
+    pref = preference(session, incident.customer_id, incident.severity)
+    engineer_from = at if route.always else next_open(service_window(session, incident.customer_id, at), at)
+    customer_from = engineer_from
+    only: list[int] | None = None
+    if pref is not None:  # the customer's own choice for its side
+        only = list(pref.channel_ids or [])
+        always = pref.always
+        customer_from = at if always else next_open(service_window(session, incident.customer_id, at), at)
+        customer_media = ALL_MEDIA if customer_media is None else customer_media
+    elif customer_media is None:
+        customer_media = route.customer
     staff = engineers if engineers is not None else engineers_on_duty(session, incident, at)
     people = contacts(session, incident, incident.severity)
     the_notice = notice(session, incident, event)
     queued = 0
     sides = (
-        (None, engineer_media, _phones(staff), "engineer"),
-        (incident.customer_id, customer_media, [c.phone for c in people if c.phone], "customer"),
+        (None, engineer_media, _phones(staff), "engineer", engineer_from, None),
+        (
+            incident.customer_id,
+            customer_media,
+            [c.phone for c in people if c.phone],
+            "customer",
+            customer_from,
+            only,
+        ),
     )
-    for owner, media, phones, side in sides:
-        for channel in _channels(session, owner, media):
+    for owner, media, phones, side, not_before, chosen in sides:
+        for channel in _channels(session, owner, media, chosen):
             kind = channel_for(channel.type)
             recipients = phones if kind.per_recipient else None
             if kind.per_recipient and not recipients:
@@ -260,9 +313,13 @@ def _on_change(session: Session, incident: Incident, what: str) -> None:
     at = clock()
     base = f"incident:{incident.id}"
     if what == "opened":
-        send(session, incident, "opened", f"{base}:opened", route.engineer, route.customer, at)
+        send(session, incident, "opened", f"{base}:opened", route.engineer, None, at)
     elif what == IncidentStatus.resolved.value:
-        quiet = tuple(m for m in route.customer if m != "voice")  # no phone call to say all is well
+        if _never_told(session, incident):
+            return  # silenced or in maintenance when it opened: nobody needs to hear it is over
+        pref = preference(session, incident.customer_id, incident.severity)
+        told = ALL_MEDIA if pref is not None else route.customer
+        quiet = tuple(m for m in told if m != "voice")  # no phone call to say all is well
         send(
             session,
             incident,
@@ -274,6 +331,18 @@ def _on_change(session: Session, incident: Incident, what: str) -> None:
         )
     elif what == "customer_cause":  # R-INC-5: the customer hears whose cause it was
         send(session, incident, "update", f"{base}:customer_cause", (), ("im", "webhook", "email"), at)
+
+
+def _never_told(session: Session, incident: Incident) -> bool:
+    kinds = set(
+        session.scalars(
+            select(IncidentEvent.kind).where(
+                IncidentEvent.incident_id == incident.id,
+                IncidentEvent.kind.in_(["suppressed", "silenced", "notified"]),
+            )
+        )
+    )
+    return bool(kinds) and "notified" not in kinds
 
 
 def escalate(session: Session, now: datetime) -> list[int]:

@@ -63,8 +63,28 @@ class NoDataRule(_Rule):
 
 
 class MonitorDownRule(_Rule):
+    """A monitor on the asset is down. `warning` and `up` clear it; `unknown` (not run yet, or the
+    check could not tell) leaves the alert as it is, so a check that cannot reach its target for
+    a moment neither fires nor resolves anything."""
+
     kind: Literal["monitor_down"] = "monitor_down"
+    # Type names only (never the check modules): types are added by other packages over time.
     monitor_types: tuple[str, ...] = ()  # empty: every type
+
+
+class ForecastRule(_Rule):
+    """Like Prometheus' predict_linear: a least-squares line through the metric over `window_s`
+    fires when it reaches `limit` within `horizon_s`. `value` is the hours left."""
+
+    kind: Literal["forecast"] = "forecast"
+    metric: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+    match: dict[str, str] = Field(default_factory=dict)
+    window_s: Annotated[float, Field(ge=900, le=7 * 86400)] = 6 * 3600
+    horizon_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 24 * 3600
+    limit: float = 100.0
+    group_by: tuple[str, ...] = ()
+    # Hysteresis: resolves once the forecast is this much beyond the horizon (or the line is flat).
+    clear_factor: Annotated[float, Field(ge=1)] = 1.5
 
 
 class EventRule(_Rule):
@@ -72,9 +92,52 @@ class EventRule(_Rule):
     events: tuple[str, ...]  # host event kinds, e.g. ("password_changed",)
 
 
-Rule = Annotated[ThresholdRule | NoDataRule | MonitorDownRule | EventRule, Field(discriminator="kind")]
+Rule = Annotated[
+    ThresholdRule | NoDataRule | MonitorDownRule | EventRule | ForecastRule, Field(discriminator="kind")
+]
 
 P1, P2, P3, P4 = Severity.p1, Severity.p2, Severity.p3, Severity.p4
+
+MIDDLEWARE_TYPES = ("nginx", "php_fpm", "tomcat", "mysql", "postgresql", "redis", "oracle")
+# Monitors of these types sit on servers or on database / middleware ("other") assets.
+MONITOR_RULES: tuple[Rule, ...] = (
+    MonitorDownRule(
+        key="middleware_down",
+        severity=P2,
+        monitor_types=MIDDLEWARE_TYPES,
+        summary_en="Middleware down on {asset}",
+        summary_zh="{asset} 上的中间件宕机",
+    ),
+    MonitorDownRule(
+        key="process_not_running",
+        severity=P2,
+        monitor_types=("process",),
+        summary_en="A watched process is not running on {asset}",
+        summary_zh="{asset} 上被监视的进程未运行",
+    ),
+    MonitorDownRule(
+        key="script_critical",
+        severity=P3,
+        monitor_types=("script",),
+        summary_en="A custom check script reports critical on {asset}",
+        summary_zh="{asset} 的自定义检查脚本报告严重",
+    ),
+    # The log check is down while a watched pattern matched in its last window.
+    MonitorDownRule(
+        key="log_pattern",
+        severity=P3,
+        monitor_types=("log",),
+        summary_en="A watched log pattern matched on {asset}",
+        summary_zh="{asset} 的日志中出现了被监视的内容",
+    ),
+    MonitorDownRule(
+        key="scrape_failed",
+        severity=P4,
+        monitor_types=("prometheus",),
+        summary_en="Prometheus metrics of {asset} could not be scraped",
+        summary_zh="无法抓取 {asset} 的 Prometheus 指标",
+    ),
+)
 
 DEFAULTS: dict[AssetType, tuple[Rule, ...]] = {
     AssetType.server: (
@@ -128,6 +191,15 @@ DEFAULTS: dict[AssetType, tuple[Rule, ...]] = {
             summary_en="Disk {mount} of {asset} is {value:.0f}% full",
             summary_zh="{asset} 磁盘 {mount} 已使用 {value:.0f}%",
         ),
+        ForecastRule(
+            key="disk_full_forecast",
+            severity=P3,
+            metric="fs_used_percent",
+            group_by=("mount",),
+            for_s=900,
+            summary_en="Disk {mount} of {asset} will be full in about {value:.0f} h",
+            summary_zh="{asset} 磁盘 {mount} 预计约 {value:.0f} 小时后写满",
+        ),
         ThresholdRule(
             key="inodes_nearly_full",
             severity=P2,
@@ -168,6 +240,7 @@ DEFAULTS: dict[AssetType, tuple[Rule, ...]] = {
             summary_en="A watched process stopped on {asset}",
             summary_zh="{asset} 上被监视的进程已停止",
         ),
+        *MONITOR_RULES,
     ),
     AssetType.website: (
         MonitorDownRule(
@@ -190,4 +263,7 @@ DEFAULTS: dict[AssetType, tuple[Rule, ...]] = {
             summary_zh="{asset} 的证书将在 {value:.0f} 天后过期",
         ),
     ),
+    AssetType.database: MONITOR_RULES,
+    AssetType.cloud_resource: MONITOR_RULES,
+    AssetType.other: MONITOR_RULES,
 }

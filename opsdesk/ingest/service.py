@@ -11,15 +11,13 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from opsdesk.core.config import IngestSettings
-from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.ingest.schema import AgentBatch, BatchRejected, check_limits
 from opsdesk.metrics import Sample, SeriesKey
 
@@ -48,16 +46,12 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
 
 def parse(raw: bytes, settings: IngestSettings, now_ms: int) -> AgentBatch:
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BatchRejected(f"body is not JSON: {exc}") from exc
-    try:
-        batch = AgentBatch.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(batch)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise BatchRejected(f"{where}: {err['msg']}{more}") from exc
+        # pydantic-core parses and validates the bytes in one pass, without Python JSON objects.
+        batch = AgentBatch.model_validate_json(raw)
+    except ValidationError:
+        # Refusals (and JSON only Python reads, such as UTF-16) take the original path, so that
+        # agents see the same messages as before.
+        batch = _parse_via_python(raw)
     check_limits(
         batch,
         now_ms,
@@ -67,6 +61,20 @@ def parse(raw: bytes, settings: IngestSettings, now_ms: int) -> AgentBatch:
         settings.max_past_seconds,
     )
     return batch
+
+
+def _parse_via_python(raw: bytes) -> AgentBatch:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BatchRejected(f"body is not JSON: {exc}") from exc
+    try:
+        return AgentBatch.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(batch)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise BatchRejected(f"{where}: {err['msg']}{more}") from exc
 
 
 @dataclass
@@ -84,74 +92,145 @@ class IngestResult:
             "events": self.events,
         }
 
+    def reply_json(self) -> bytes:
+        """reply() as JSON, written directly: it is sent once per batch."""
+        duplicate = "true" if self.duplicate else "false"
+        return (
+            f'{{"accepted":{self.seq},"duplicate":{duplicate},'
+            f'"samples":{self.samples},"events":{self.events}}}'
+        ).encode()
+
 
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+_new = tuple.__new__
+Ident = tuple[str, tuple[tuple[str, str], ...]]  # (metric, labels as the agent sent them)
+
+
+class _AssetKeys(dict[Ident, SeriesKey]):
+    """One asset's keys; a miss builds the key, so that a hit costs one C-level lookup."""
+
+    def __init__(self, asset_id: int, customer_id: int) -> None:
+        super().__init__()
+        self.base = {"asset": str(asset_id), "customer": str(customer_id)}
+
+    def __missing__(self, ident: Ident) -> SeriesKey:
+        name, labels = ident
+        key = self[ident] = SeriesKey({**dict(labels), **self.base, "__name__": name})
+        return key
+
+
+class SeriesKeys:
+    """The SeriesKey of each (metric, labels) an asset sends, built once and then looked up.
+
+    A host repeats the same series every batch: building a key (merging, sorting, hashing its
+    labels) was the largest cost per sample, and a key the metric store has seen before is found
+    there by identity. Bounded: past MAX entries it starts again.
+    """
+
+    MAX = 1_000_000
+
+    def __init__(self) -> None:
+        self._by_asset: dict[tuple[int, int], _AssetKeys] = {}
+        self._size = 0
+
+    def samples(self, batch: AgentBatch, asset_id: int, customer_id: int) -> list[Sample]:
+        if self._size > self.MAX:
+            self._by_asset.clear()
+            self._size = 0
+        keys = self._by_asset.get((asset_id, customer_id))
+        if keys is None:
+            keys = self._by_asset[(asset_id, customer_id)] = _AssetKeys(asset_id, customer_id)
+        before, t = len(keys), batch.t
+        # tuple.__new__ skips NamedTuple's Python-level constructor, which cost half the time.
+        out = [
+            _new(Sample, (keys[(name, tuple(labels.items()))], t, value))
+            for name, labels, value in batch.samples
+        ]
+        self._size += len(keys) - before
+        return out
+
+
+_series_keys = SeriesKeys()
+
+
 def to_samples(batch: AgentBatch, asset_id: int, customer_id: int) -> list[Sample]:
-    base = {"asset": str(asset_id), "customer": str(customer_id)}
-    return [
-        Sample(SeriesKey({**labels, **base, "__name__": name}), batch.t, value)
-        for name, labels, value in batch.samples
-    ]
+    return _series_keys.samples(batch, asset_id, customer_id)
 
 
-def new_state(
-    session: Session, asset_id: int, customer_id: int, batch: AgentBatch, now: datetime
-) -> HostState:
-    state = HostState(
-        customer_id=customer_id,
-        asset_id=asset_id,
-        instance=batch.instance,
-        first_seen_at=now,
-        last_seq=0,
-        dropped_total=0,
-    )
-    session.add(state)
-    return state
+@dataclass
+class HostRow:
+    """What the writer reads of a host's state (never the inventory or top JSON), and what it
+    will write back for the group: `changes`, column -> value."""
+
+    id: int | None  # None until the row is inserted
+    instance: str
+    last_seq: int
+    last_sample_at: datetime | None
+    dropped_total: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, batch: AgentBatch, now: datetime) -> HostRow:
+        return cls(None, batch.instance, 0, None, 0, {"first_seen_at": now})
 
 
 def apply_batch(
-    session: Session, state: HostState, asset_id: int, customer_id: int, batch: AgentBatch, now: datetime
+    host: HostRow,
+    asset_id: int,
+    customer_id: int,
+    batch: AgentBatch,
+    now: datetime,
+    events: list[dict[str, Any]],
 ) -> tuple[IngestResult, list[Sample]]:
-    """Update the host's state and add its events; return the samples to store (none if a replay)."""
-    state.last_seen_at = now  # the host is alive even if it repeats itself
-    if state.instance == batch.instance and batch.seq <= state.last_seq:
+    """Note the host's new state and add its events (rows of host_events); return the samples to
+    store (none if a replay)."""
+    changes = host.changes
+    changes["last_seen_at"] = now  # the host is alive even if it repeats itself
+    if host.instance == batch.instance and batch.seq <= host.last_seq:
         return IngestResult(batch.seq, True, 0, 0), []
     for event in batch.events:
-        session.add(
-            HostEvent(
-                customer_id=customer_id,
-                asset_id=asset_id,
-                at=_at(event.t),
-                kind=event.kind,
-                attrs=event.attrs,
-                received_at=now,
-            )
+        events.append(
+            {
+                "customer_id": customer_id,
+                "asset_id": asset_id,
+                "at": _at(event.t),
+                "kind": event.kind,
+                "attrs": event.attrs,
+                "received_at": now,
+            }
         )
-    if batch.dropped > state.dropped_total:
-        session.add(
-            HostEvent(
-                customer_id=customer_id,
-                asset_id=asset_id,
-                at=_at(batch.t),
-                kind="agent_buffer_dropped",
-                attrs={"batches": batch.dropped - state.dropped_total},
-                received_at=now,
-            )
+    if batch.dropped > host.dropped_total:
+        events.append(
+            {
+                "customer_id": customer_id,
+                "asset_id": asset_id,
+                "at": _at(batch.t),
+                "kind": "agent_buffer_dropped",
+                "attrs": {"batches": batch.dropped - host.dropped_total},
+                "received_at": now,
+            }
         )
-    state.instance, state.last_seq = batch.instance, batch.seq
+    host.instance, host.last_seq = batch.instance, batch.seq
     sample_at = _at(batch.t)
-    if state.last_sample_at is None or sample_at > state.last_sample_at:
-        state.last_sample_at = sample_at
-    state.interval_s = batch.interval
-    state.agent_version, state.hostname = batch.agent.version, batch.agent.hostname
-    state.dropped_total = max(state.dropped_total, batch.dropped)
+    if host.last_sample_at is None or sample_at > host.last_sample_at:
+        host.last_sample_at = sample_at
+    host.dropped_total = max(host.dropped_total, batch.dropped)
+    changes.update(
+        instance=host.instance,
+        last_seq=host.last_seq,
+        last_sample_at=host.last_sample_at,
+        interval_s=batch.interval,
+        agent_version=batch.agent.version,
+        hostname=batch.agent.hostname,
+        dropped_total=host.dropped_total,
+    )
     if batch.inventory is not None:
-        state.inventory, state.inventory_at = batch.inventory, now
+        changes["inventory"], changes["inventory_at"] = batch.inventory, now
     if batch.top is not None:
-        state.top = batch.top
+        changes["top"] = batch.top
     samples = to_samples(batch, asset_id, customer_id)
     return IngestResult(batch.seq, False, len(samples), len(batch.events)), samples
 

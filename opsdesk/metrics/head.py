@@ -9,16 +9,23 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsdesk.metrics.store import HOUR_MS
+
 _COUNT = struct.Struct("<I")
+WINDOW_MS = 2 * HOUR_MS  # a chunk: 480 samples at 15 s; whole hours, and divides a day
 
 
-@dataclass
+@dataclass(slots=True)  # slots: the writer reads a head's fields for every sample
 class Head:
     """Samples of one series in one chunk window, sorted by time, unique timestamps."""
 
     window: int
     ts: array[int] = field(default_factory=lambda: array("q"))
     vs: array[float] = field(default_factory=lambda: array("d"))
+    end: int = field(init=False)  # window + WINDOW_MS, its first timestamp past the window
+
+    def __post_init__(self) -> None:
+        self.end = self.window + WINDOW_MS
 
     def add(self, t: int, v: float) -> bool:
         """Insert a sample; False if its timestamp is already held (a duplicate)."""

@@ -29,11 +29,10 @@ from pathlib import Path
 
 from opsdesk.metrics import codec
 from opsdesk.metrics.aggregate import Buckets, bucket_samples, merge_buckets
-from opsdesk.metrics.head import Head, decode_log, encode_log
-from opsdesk.metrics.store import DAY_MS, HOUR_MS, RESOLUTIONS_MS, MetricStore, Retention
-from opsdesk.metrics.types import Latest, Matcher, Sample, SeriesKey, SeriesResult
+from opsdesk.metrics.head import WINDOW_MS, Head, decode_log, encode_log
+from opsdesk.metrics.store import DAY_MS, RESOLUTIONS_MS, MetricStore, Retention
+from opsdesk.metrics.types import Latest, Matcher, Op, Sample, SeriesKey, SeriesResult
 
-WINDOW_MS = 2 * HOUR_MS  # a chunk: 480 samples at 15 s; whole hours, and divides a day
 RES_5M, RES_1H = RESOLUTIONS_MS
 FORMAT = "1"
 _NO_HEAD = 2**63 - 1
@@ -167,6 +166,8 @@ class SQLiteMetricStore(MetricStore):
     def _write(self, samples: Iterable[Sample]) -> int:
         ids, heads = self._ids, self._heads
         log_ids, log_ts, log_vs = array("I"), array("q"), array("d")
+        # Bound methods and locals: this loop runs once per sample stored.
+        add_id, add_t, add_v = log_ids.append, log_ts.append, log_vs.append
         late: Late = defaultdict(list)
         self._sealed_now = False
         for key, t, v in samples:
@@ -175,14 +176,14 @@ class SQLiteMetricStore(MetricStore):
                 sid = self._register(key)
             head = heads.get(sid)
             # The common case, inlined: the next sample of an open window (a head is never empty).
-            if head is not None and head.window <= t < head.window + WINDOW_MS and t > head.ts[-1]:
+            if head is not None and head.window <= t < head.end and t > head.ts[-1]:
                 head.ts.append(t)
                 head.vs.append(v)
             elif not self._place(sid, t, v, late):
                 continue
-            log_ids.append(sid)
-            log_ts.append(t)
-            log_vs.append(v)
+            add_id(sid)
+            add_t(t)
+            add_v(v)
         if log_ids:
             self._db.execute(
                 "INSERT INTO head_log (max_t, data) VALUES (?, ?)",
@@ -311,10 +312,14 @@ class SQLiteMetricStore(MetricStore):
             if m.matches(""):
                 continue
             values = self._index.get(m.label, {})
-            hit: set[int] = set()
-            for value, sids in values.items():
-                if m.matches(value):
-                    hit |= sids
+            hit: set[int]
+            if m.op is Op.EQ:  # one lookup, not a test of every value (this runs under the write lock)
+                hit = values.get(m.value, set())
+            else:
+                hit = set()
+                for value, sids in values.items():
+                    if m.matches(value):
+                        hit |= sids
             candidates = hit if candidates is None else candidates & hit
         pool = self._keys.keys() if candidates is None else candidates
         keys = self._keys

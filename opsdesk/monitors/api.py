@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from opsdesk.core.db import utcnow
 from opsdesk.metrics import Matcher
-from opsdesk.monitors.checks import validate
+from opsdesk.monitors import secrets
 from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent, Runner
 from opsdesk.monitors.schemas import (
     MaintenanceIn,
@@ -89,7 +89,7 @@ def update_monitor(c: AnyUser, monitor_id: int, body: MonitorPatch, request: Req
     config = body.config if body.config is not None else monitor.config
     try:
         normalised = check_definition(
-            c.db, monitor.customer_id, monitor.type, config, monitor.asset_id, runner, agent
+            c.db, monitor.customer_id, monitor.type, config, monitor.asset_id, runner, agent, monitor.config
         )
     except InvalidMonitor as exc:
         raise _invalid(exc) from exc
@@ -119,7 +119,10 @@ async def run_monitor_now(c: AnyUser, monitor_id: int, request: Request) -> Any:
     c.require_write()
     if monitor.runner is Runner.agent:
         raise HTTPException(409, "this check runs on an agent; it runs there at its next interval")
-    config = validate(monitor.type, monitor.config)
+    try:
+        config = secrets.runnable(monitor.type, monitor.config)
+    except secrets.SecretUnreadable as exc:
+        raise HTTPException(409, str(exc)) from None
     result = await request.app.state.probe.run_now(monitor.id, config)
     return result.as_dict()
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from opsdesk.core.calendar import CHINA
 from opsdesk.core.db import utcnow
 from opsdesk.hosts.pages import hosts_of
-from opsdesk.monitors import checks
+from opsdesk.monitors import checks, secrets
 from opsdesk.monitors.api import poke_probe
 from opsdesk.monitors.checks.base import CheckConfig
 from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent, MonitorState, Runner
@@ -82,7 +82,7 @@ LIMITS = ("ge", "gt", "le", "lt")
 @dataclass(frozen=True)
 class ConfigField:
     name: str
-    kind: str  # text, number, checkbox, select, list, lines
+    kind: str  # text, password, number, checkbox, select, list, lines
     required: bool
     choices: tuple[str, ...] = ()
     minimum: float | None = None
@@ -124,6 +124,8 @@ def _field(name: str, info: FieldInfo) -> ConfigField:
         )
     if kind_of is bool:
         return ConfigField(name, "checkbox", False, advanced=advanced)
+    if kind_of is SecretStr:  # typed in, never shown back (stored encrypted: monitors/secrets.py)
+        return ConfigField(name, "password", required, advanced=advanced)
     if kind_of in (int, float):
         low, high = _bounds(info)
         step = "1" if kind_of is int else "any"
@@ -241,6 +243,8 @@ def definition_errors(
         elif key.startswith("config."):
             name = key.removeprefix("config.").split(".")[0]
             field, text = f"config.{name}", _config_message(t, name, message, typed.get(name))
+        elif key == "runner":  # a host-local type (process, log, script) asked of the platform
+            field, text = "runs_on", t("monitor.err.host_local")
         else:  # asset_id, agent_asset_id
             field, text = ("runs_on" if key == "agent_asset_id" else key), t("form.err.choice")
         out.setdefault(field, text)
@@ -416,8 +420,12 @@ async def run_check(request: Request, c: Staff, monitor_id: int) -> Response:
     c.require_write()
     if monitor.runner is Runner.agent:
         return done(request, f"/monitors/{monitor.id}", "monitor.run_on_agent")
-    config = checks.validate(monitor.type, monitor.config)
-    result = await request.app.state.probe.run_now(monitor.id, config)
+    try:
+        config = secrets.runnable(monitor.type, monitor.config)
+    except secrets.SecretUnreadable as exc:
+        result = checks.CheckResult.at_level("unknown", "secret_unreadable", str(exc))
+    else:
+        result = await request.app.state.probe.run_now(monitor.id, config)
     request.session[RUN_KEY] = {
         "monitor": monitor.id, "state": result.state, "code": result.code, "message": result.message[:300],
     }  # fmt: skip

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opsdesk.monitors.models import MonitorState, Runner
+from opsdesk.monitors.secrets import masked
 
 
 class MonitorIn(BaseModel):
@@ -50,6 +51,12 @@ class MonitorOut(BaseModel):
     state_since: datetime
     last_run_at: datetime | None
     last_result: dict[str, Any] | None
+
+    @field_validator("config")
+    @classmethod
+    def _mask_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Credentials are stored encrypted and never shown back (monitors/secrets.py).
+        return dict(masked(value))
 
 
 class MonitorEventOut(BaseModel):

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from opsdesk.monitors.checks import CheckDefinitionError, validate
+from opsdesk.monitors import secrets
+from opsdesk.monitors.checks import CheckDefinitionError, get, validate
 from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent, MonitorState, Runner
 from opsdesk.monitors.uptime import Uptime, compute
 from opsdesk.tenancy.models import Asset, AssetType
@@ -30,15 +31,26 @@ def check_definition(
     asset_id: int | None,
     runner: Runner,
     agent_asset_id: int | None,
+    stored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The definition's config, normalised; InvalidMonitor naming each bad field otherwise."""
+    """The definition's config as stored (secrets encrypted); InvalidMonitor naming each bad field.
+
+    `stored` is the config saved before, on an edit of the same type: secrets sent as the mask
+    or left out keep their stored values.
+    """
     try:
-        normalised = validate(type_name, config).model_dump(mode="json")
+        model = validate(type_name, secrets.restore(config, stored) if stored else config)
+    except secrets.SecretUnreadable as exc:
+        raise InvalidMonitor({"config": str(exc)}) from None
     except CheckDefinitionError as exc:
         prefix = "config." if type_name else ""
         raise InvalidMonitor(
             {(f"{prefix}{k}" if k and k != "type" else (k or "config")): v for k, v in exc.as_dict().items()}
         ) from None
+    unset = secrets.masks_left(model)
+    if unset:
+        raise InvalidMonitor({f"config.{path}": "required (the mask is not a value)" for path in unset})
+    normalised = secrets.seal(model, stored)
     for field, ident in (("asset_id", asset_id), ("agent_asset_id", agent_asset_id)):
         if ident is None:
             continue
@@ -49,6 +61,10 @@ def check_definition(
             raise InvalidMonitor({field: "agents run on server assets"})
     if runner is Runner.agent and agent_asset_id is None:
         raise InvalidMonitor({"agent_asset_id": "required when runner is agent"})
+    if runner is Runner.platform and get(type_name).host_local:
+        raise InvalidMonitor(
+            {"runner": f"a {type_name} check runs on the host itself: choose runner agent and its agent"}
+        )
     return normalised
 
 

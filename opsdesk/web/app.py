@@ -29,15 +29,22 @@ from opsdesk.accounts import api as accounts_api
 from opsdesk.accounts import pages as accounts_pages
 from opsdesk.accounts import staff_pages
 from opsdesk.alerting import api as alerting_api
+from opsdesk.alerting import oncall_api as alerting_oncall_api
 from opsdesk.alerting import pages as alerting_pages
+from opsdesk.alerting import prefs_api as alerting_prefs_api
+from opsdesk.alerting import rules_api as alerting_rules_api
+from opsdesk.alerting import settings_pages as alerting_settings_pages
+from opsdesk.alerting import silence_api as alerting_silence_api
 from opsdesk.alerting.engine import AlertEngine
 from opsdesk.alerting.policy import escalate
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
+from opsdesk.board import pages as board_pages
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts import api as hosts_api
 from opsdesk.hosts import pages as hosts_pages
 from opsdesk.ingest import api as ingest_api
+from opsdesk.ingest.fastpath import IngestFastPath
 from opsdesk.ingest.writer import IngestWriter
 from opsdesk.monitors import api as monitors_api
 from opsdesk.monitors import pages as monitors_pages
@@ -65,6 +72,10 @@ API_ROUTERS = (
     hosts_api.router,
     monitors_api.router,
     alerting_api.router,
+    alerting_silence_api.router,
+    alerting_rules_api.router,
+    alerting_oncall_api.router,
+    alerting_prefs_api.router,
     notify_api.router,
 )
 PAGE_ROUTERS = (
@@ -77,6 +88,8 @@ PAGE_ROUTERS = (
     hosts_pages.router,
     notify_pages.router,
     alerting_pages.router,
+    alerting_settings_pages.router,
+    board_pages.router,
 )
 
 
@@ -209,10 +222,11 @@ def create_app(rt: Runtime) -> FastAPI:
     figures.registry.register(InventoryCollector(rt.sessions))
     app.state.figures = figures
 
+    # Agents are not users: their endpoint authenticates agent tokens itself (no session, no guard).
+    # First, so that the busiest route is matched before the hundreds of console routes.
+    app.include_router(ingest_api.router)
     for router in (*API_ROUTERS, *PAGE_ROUTERS):
         app.include_router(router, dependencies=[Depends(guard)])
-    # Agents are not users: their endpoint authenticates agent tokens itself (no session, no guard).
-    app.include_router(ingest_api.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     @app.get("/healthz", include_in_schema=False)
@@ -266,6 +280,8 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestMetricsMiddleware, figures=figures, route_of=_route_of)
+    # Outside all of them: agent batches skip what does not apply to them (see ingest/fastpath.py).
+    app.add_middleware(IngestFastPath, state=app.state, figures=figures)
     return app
 
 

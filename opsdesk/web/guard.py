@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute
 
 from opsdesk.accounts.models import ApiToken, User
 from opsdesk.accounts.principal import Role
-from opsdesk.alerting.models import Incident
+from opsdesk.alerting.models import Incident, NotifyPreference, RuleOverride, Silence
+from opsdesk.alerting.oncall import OnCallOverride, OnCallSchedule
 from opsdesk.monitors.models import MaintenanceWindow, Monitor
 from opsdesk.notify.models import Notification, NotifyChannel
 from opsdesk.tenancy.models import (
@@ -50,6 +51,12 @@ PATH_MODELS: dict[str, type[Any]] = {
     "window_id": MaintenanceWindow,
     "channel_id": NotifyChannel,
     "notification_id": Notification,
+    "silence_id": Silence,
+    "override_id": RuleOverride,
+    "preference_id": NotifyPreference,
+    # The duty rota is the provider's, no customer's: every staff member sees it.
+    "schedule_id": OnCallSchedule,
+    "oncall_override_id": OnCallOverride,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 SELF_SERVICE_FLAG = "__opsdesk_self_service__"

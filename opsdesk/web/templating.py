@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 from opsdesk.web import csrf, i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
-FEATURES = ("web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify", "alerting")
+FEATURES = ("web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify", "alerting", "board")
 LANG_COOKIE = "lang"
 
 templates = Jinja2Templates(

@@ -133,6 +133,9 @@ class Check(ABC):
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[CheckConfig]]
+    # True for checks that only make sense on the host itself (processes, log files, scripts):
+    # they run on an agent, never on the platform's probe.
+    host_local: ClassVar[bool] = False
 
     @abstractmethod
     async def run(self, config: Any) -> CheckResult:
