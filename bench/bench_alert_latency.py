@@ -1,6 +1,6 @@
 """Alert latency: a sample crossing a threshold (`for` 0) at ingest -> its notice leaving the outbox.
 
-Seeds HOSTS server assets (each with the default server rules: about 10 per host, so 10,000 active
+Seeds HOSTS server assets (each with the default server rules: 16 per host, so 16,000 active
 rules at 1,000 hosts), one provider webhook channel pointing at a loopback receiver, and starts
 `opsdesk server`. Every host first reports normal figures; then, one at a time, a host reports
 its /data filesystem 96% full (the `disk_nearly_full` rule, `for` 0). The figure is the time from
@@ -28,6 +28,7 @@ import httpx
 from opsdesk.accounts import tokens
 from opsdesk.accounts.principal import Role, Scope
 from opsdesk.accounts.service import create_user
+from opsdesk.alerting.rules import DEFAULTS
 from opsdesk.core import migrate
 from opsdesk.core.config import load_settings
 from opsdesk.core.runtime import build_runtime
@@ -156,7 +157,11 @@ def main() -> None:
     def p(xs: list[float], q: float) -> float:
         return xs[min(int(len(xs) * q), len(xs) - 1)]
 
-    print(f"alert latency: {args.hosts} hosts x ~10 default rules, {args.trials} threshold crossings")
+    per_host = len(DEFAULTS[AssetType.server])
+    print(
+        f"alert latency: {args.hosts} hosts x {per_host} default rules"
+        f" = {args.hosts * per_host:,} active rules, {args.trials} threshold crossings"
+    )
     print(f"  notified {len(latencies)} of {args.trials}")
     print(
         f"  ingest -> notice received: p50 {statistics.median(latencies):.0f} ms, "

@@ -315,6 +315,8 @@ class SQLiteMetricStore(MetricStore):
             hit: set[int]
             if m.op is Op.EQ:  # one lookup, not a test of every value (this runs under the write lock)
                 hit = values.get(m.value, set())
+            elif m.op is Op.RE and m.literals is not None:  # "1|2|3": a lookup per word
+                hit = set().union(*(values.get(v, ()) for v in m.literals))
             else:
                 hit = set()
                 for value, sids in values.items():
@@ -323,8 +325,10 @@ class SQLiteMetricStore(MetricStore):
             candidates = hit if candidates is None else candidates & hit
         pool = self._keys.keys() if candidates is None else candidates
         keys = self._keys
+        # Candidates already satisfy every matcher the index answered; test only the others.
+        rest = [m for m in matchers if m.matches("")]
         return sorted(
-            (sid for sid in pool if all(m.matches(keys[sid].get(m.label)) for m in matchers)),
+            (sid for sid in pool if all(m.matches(keys[sid].get(m.label)) for m in rest)),
             key=keys.__getitem__,
         )
 
@@ -368,6 +372,11 @@ class SQLiteMetricStore(MetricStore):
     def _read_raw(
         self, db: sqlite3.Connection, sid: int, head: Head | None, start: int, end: int
     ) -> tuple[list[int], list[float]]:
+        if head is not None and _window(start) >= head.window:
+            # The range starts inside the head's window (recent data, as alert rules read it):
+            # the head holds all of it, and no sealed chunk can be newer.
+            i, j = bisect_left(head.ts, start), bisect_left(head.ts, end)
+            return list(head.ts[i:j]), list(head.vs[i:j])
         ts: list[int] = []
         vs: list[float] = []
         rows = db.execute(

@@ -112,6 +112,9 @@ class Latest(NamedTuple):
     value: float
 
 
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9_:-]+(\|[A-Za-z0-9_:-]+)*")
+
+
 class Op(Enum):
     EQ = "="
     NE = "!="
@@ -127,12 +130,19 @@ class Matcher:
     value: str
     op: Op = Op.EQ
     _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # For "a|b|c" of plain words (how callers ask for a set of ids): the words, so that matching
+    # is a set lookup rather than a regex run over every value.
+    literals: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.op in (Op.RE, Op.NRE):
             object.__setattr__(self, "_regex", re.compile(self.value))
+            if _PLAIN_WORDS.fullmatch(self.value):
+                object.__setattr__(self, "literals", frozenset(self.value.split("|")))
 
     def matches(self, value: str) -> bool:
+        if self.literals is not None:
+            return (value in self.literals) == (self.op is Op.RE)
         if self._regex is not None:
             return (self._regex.fullmatch(value) is not None) == (self.op is Op.RE)
         return (value == self.value) == (self.op is Op.EQ)

@@ -173,6 +173,13 @@ def test_series_listing_by_matchers(store: MetricStore) -> None:
     )
     assert store.series([Matcher.eq("host", "99")]) == []
     assert len(store.series([])) == 7
+    # a set of plain words is looked up word by word, with the regex's meaning
+    words = Matcher("host", "1|10|99", Op.RE)
+    assert words.literals == {"1", "10", "99"}
+    assert store.series([words, Matcher.eq("mode", "user")]) == sorted([cpu(1, "user"), cpu(10, "user")])
+    assert store.series([Matcher("host", "1|2", Op.NRE), Matcher.eq("mode", "idle")]) == [cpu(10, "idle")]
+    assert Matcher("host", "1.", Op.RE).literals is None  # "." is a wildcard, not a word
+    assert store.series([Matcher("host", "1.", Op.RE), Matcher.eq("mode", "idle")]) == [cpu(10, "idle")]
 
 
 def test_duplicates_are_not_stored_twice(path: Path) -> None:
