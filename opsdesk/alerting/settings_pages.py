@@ -8,8 +8,9 @@ value comes back as a message next to its field, in the page's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -93,6 +94,16 @@ def silences_page(request: Request, c: Ctx, customer: Customer, form: Form | Non
         rule_choices=[(k, k) for k in sorted(silence_api.RULE_KEYS)],
         **customer_nav(c, customer, "silences"),
     )  # fmt: skip
+
+
+def saved(request: Request, errors: dict[str, str], save: Callable[[], object], then: str) -> Response | None:
+    """Run `save`: the redirect to `then` when it saved, None with its FieldProblem in `errors`."""
+    try:
+        save()
+    except FieldProblem as problem:
+        errors[problem.field] = problem.text(translator_for(request))
+        return None
+    return done(request, then, "flash.saved")
 
 
 @router.get("/customers/{customer_id}/silences")
@@ -190,13 +201,15 @@ def set_override(request: Request, c: Staff, customer_id: int, data: Posted) -> 
         "severity": data.get("severity") or None,
     }
     body, errors = check(request, rules_api.OverrideIn, fields)
-    if body is not None:
-        try:
-            rules_api.upsert(c, customer.id, body)
-        except FieldProblem as problem:
-            errors[problem.field] = problem.text(translator_for(request))
-        else:
-            return done(request, f"/customers/{customer.id}/rules", "flash.saved")
+    if body is not None and (
+        ok := saved(
+            request,
+            errors,
+            partial(rules_api.upsert, c, customer.id, body),
+            f"/customers/{customer.id}/rules",
+        )
+    ):
+        return ok
     return rules_page(request, c, customer, Form("override", dict(data), errors))
 
 
@@ -238,13 +251,15 @@ async def save_pref(request: Request, c: Staff, customer_id: int) -> Response:
     severity, always = str(form.get("severity", "")), bool(form.get("always"))
     fields = {"severity": severity, "always": always, "channel_ids": channel_ids}
     body, errors = check(request, prefs_api.PreferenceIn, fields)
-    if body is not None:
-        try:
-            prefs_api.save(c, customer.id, body)
-        except FieldProblem as problem:
-            errors[problem.field] = problem.text(translator_for(request))
-        else:
-            return done(request, f"/customers/{customer.id}/notify-preferences", "flash.saved")
+    if body is not None and (
+        ok := saved(
+            request,
+            errors,
+            partial(prefs_api.save, c, customer.id, body),
+            f"/customers/{customer.id}/notify-preferences",
+        )
+    ):
+        return ok
     values = {"severity": severity, "always": "true" if always else ""}
     return prefs_page(request, c, customer, Form("pref", values, errors))
 
@@ -331,13 +346,10 @@ def _schedule_fields(data: Mapping[str, str], people: dict[int, Any]) -> dict[st
 def add_schedule(request: Request, c: Staff, data: Posted) -> Response:
     access.require_manage(c)
     body, errors = check(request, oncall_api.ScheduleIn, _schedule_fields(data, oncall_api.staff_on_call(c)))
-    if body is not None:
-        try:
-            oncall_api.create_schedule(c, body)
-        except FieldProblem as problem:
-            errors[problem.field] = problem.text(translator_for(request))
-        else:
-            return done(request, "/oncall", "flash.saved")
+    if body is not None and (
+        ok := saved(request, errors, partial(oncall_api.create_schedule, c, body), "/oncall")
+    ):
+        return ok
     return rota_page(request, c, Form("schedule_new", dict(data), errors))
 
 
@@ -347,13 +359,10 @@ def edit_schedule(request: Request, c: Staff, schedule_id: int, data: Posted) ->
     access.require_manage(c)
     fields = _schedule_fields(data, oncall_api.staff_on_call(c))
     body, errors = check(request, oncall_api.SchedulePatch, fields)
-    if body is not None:
-        try:
-            oncall_api.update_schedule(c, schedule.id, body)
-        except FieldProblem as problem:
-            errors[problem.field] = problem.text(translator_for(request))
-        else:
-            return done(request, "/oncall", "flash.saved")
+    if body is not None and (
+        ok := saved(request, errors, partial(oncall_api.update_schedule, c, schedule.id, body), "/oncall")
+    ):
+        return ok
     return rota_page(request, c, Form(f"schedule_edit_{schedule.id}", dict(data), errors))
 
 
@@ -373,13 +382,10 @@ def add_rota_override(request: Request, c: Staff, schedule_id: int, data: Posted
         "ends_at": _beijing(data.get("ends_at", "")),
     }
     body, errors = check(request, oncall_api.OverrideIn, fields)
-    if body is not None:
-        try:
-            oncall_api.add_override(c, schedule.id, body)
-        except FieldProblem as problem:
-            errors[problem.field] = problem.text(translator_for(request))
-        else:
-            return done(request, "/oncall", "flash.saved")
+    if body is not None and (
+        ok := saved(request, errors, partial(oncall_api.add_override, c, schedule.id, body), "/oncall")
+    ):
+        return ok
     return rota_page(request, c, Form(f"override_new_{schedule.id}", dict(data), errors))
 
 

@@ -149,6 +149,21 @@ def test_rota_calendar_and_roles(world: World, live: LiveServer, runtime: Runtim
         lead.post("/oncall/schedules", data={**form, "members": "eng-b, eng-a"}, headers=HTML).status_code
         == 303
     )
+    # editing a rota and adding an override from the page; a bad member and a reversed span are named
+    sid = schedule["id"]
+    edit = {**form, "name": "primary rota", "members": "eng-a"}
+    assert lead.post(f"/oncall/schedules/{sid}", data=edit, headers=HTML).status_code == 303
+    bad_edit = lead.post(f"/oncall/schedules/{sid}", data={**edit, "members": "nobody"}, headers=HTML)
+    assert bad_edit.status_code == 422 and f'id="schedule_edit_{sid}-members-err"' in bad_edit.text
+    swap = {"user_id": str(members[0]), "starts_at": "2026-12-03T09:00", "ends_at": "2026-12-03T21:00"}
+    assert lead.post(f"/oncall/schedules/{sid}/overrides", data=swap, headers=HTML).status_code == 303
+    backwards = {**swap, "ends_at": "2026-12-03T08:00"}
+    refused_override = lead.post(f"/oncall/schedules/{sid}/overrides", data=backwards, headers=HTML)
+    assert refused_override.status_code == 422
+    with runtime.sessions() as s:
+        rota = s.get(OnCallSchedule, sid)
+        assert rota is not None and rota.name == "primary rota"
+        assert len(s.scalars(select(OnCallOverride).where(OnCallOverride.schedule_id == sid)).all()) == 2
     assert live.login(world.a.username, PASSWORD).get("/api/v1/oncall/schedules").status_code == 404
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -149,3 +150,21 @@ class Check(ABC):
 def ms(seconds: float) -> float:
     """Seconds to milliseconds, rounded to microseconds."""
     return round(seconds * 1000.0, 3)
+
+
+def http_url(value: str) -> str:
+    """Validate an http(s) URL with a host (a site, a status page, a /metrics endpoint)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"URL scheme must be http or https, not {parts.scheme or 'missing'!r}")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    if port == 0:
+        raise ValueError("URL port must be 1-65535")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("URL must not contain spaces")
+    return value

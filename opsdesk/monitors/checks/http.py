@@ -18,13 +18,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, ValidationInfo, field_validator
 
 from opsdesk.monitors.checks import certs
-from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult, ms
+from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult, http_url, ms
 from opsdesk.monitors.checks.registry import register
 
 USER_AGENT = "opsdesk-probe/1"
@@ -67,20 +66,7 @@ class HttpConfig(CheckConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"URL scheme must be http or https, not {parts.scheme or 'missing'!r}")
-        if not parts.hostname:
-            raise ValueError("URL has no host")
-        if port == 0:
-            raise ValueError("URL port must be 1-65535")
-        if any(ch.isspace() for ch in value):
-            raise ValueError("URL must not contain spaces")
-        return value
+        return http_url(value)
 
     @field_validator("method", mode="before")
     @classmethod

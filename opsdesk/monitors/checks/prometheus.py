@@ -24,7 +24,6 @@ import math
 import re
 import time
 from typing import ClassVar
-from urllib.parse import urlsplit
 
 import aiohttp
 from prometheus_client.openmetrics.parser import (
@@ -33,7 +32,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult, Series, ms
+from opsdesk.monitors.checks.base import Check, CheckConfig, CheckResult, Series, http_url, ms
 from opsdesk.monitors.checks.registry import register
 
 RESERVED_LABELS = frozenset({"monitor", "customer", "asset", "type"})
@@ -57,14 +56,7 @@ class PrometheusConfig(CheckConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-            raise ValueError("an http:// or https:// URL naming a host, e.g. http://10.0.0.5:9100/metrics")
-        return value
+        return http_url(value)
 
     @field_validator("metric_allow")
     @classmethod

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
-from opsdesk.monitors.checks.base import CheckConfig, CheckResult
+from opsdesk.monitors.checks.base import CheckConfig, CheckResult, http_url
 from opsdesk.monitors.checks.http import USER_AGENT
 from opsdesk.monitors.checks.tcp import check_host
 
@@ -37,24 +37,6 @@ class ServerConfig(CheckConfig):
 
     def secret(self) -> str | None:
         return self.password.get_secret_value() if self.password is not None else None
-
-
-def check_status_url(value: str) -> str:
-    """An http(s) URL with a host, as for a status page."""
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"URL scheme must be http or https, not {parts.scheme or 'missing'!r}")
-    if not parts.hostname:
-        raise ValueError("URL has no host")
-    if port == 0:
-        raise ValueError("URL port must be 1-65535")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("URL must not contain spaces")
-    return value
 
 
 def refused(exc: BaseException) -> bool:
@@ -95,7 +77,7 @@ class StatusPageConfig(CheckConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return check_status_url(value)
+        return http_url(value)
 
 
 @dataclass(frozen=True, slots=True)
