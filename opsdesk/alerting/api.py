@@ -123,23 +123,16 @@ def report_incident(c: AnyUser, customer_id: int, body: ReportIn) -> Any:
         raise HTTPException(422, "source: customers report through the portal")
     if body.asset_id is not None and c.get(Asset, body.asset_id).customer_id != customer_id:
         raise HTTPException(422, "asset_id: no such asset of this customer")
-    now = utcnow()
-    incident = Incident(
-        customer_id=customer_id,
+    return service.open_reported(
+        c.db,
+        customer_id,
+        body.title,
+        body.description,
+        body.severity,
+        body.source,
+        actor=c.principal.label,
         asset_id=body.asset_id,
-        title=body.title,
-        severity=body.severity,
-        source=body.source,
-        status=IncidentStatus.open,
-        cause=CauseCategory.unknown,
-        opened_at=now,
-        escalation_level=0,
     )
-    c.db.add(incident)
-    c.db.flush()
-    service.timeline(c.db, incident, "reported", now, actor=c.principal.label, body=body.description)
-    service.announce(c.db, incident, "opened")
-    return incident
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)

@@ -19,6 +19,7 @@ from opsdesk.alerting.models import (
 )
 from opsdesk.alerting.rules import Severity
 from opsdesk.alerting.state import AlertState
+from opsdesk.core.db import utcnow
 
 OPEN = (IncidentStatus.open, IncidentStatus.acknowledged, IncidentStatus.mitigated)
 # Called after an incident opens or changes in a way people must hear about (see notify policy).
@@ -140,3 +141,33 @@ def set_status(
 
 def _rank(severity: Severity) -> int:
     return int(severity.value[1])
+
+
+def open_reported(
+    session: Session,
+    customer_id: int,
+    title: str,
+    description: str,
+    severity: Severity,
+    source: IncidentSource,
+    actor: str,
+    asset_id: int | None = None,
+) -> Incident:
+    """An incident a customer reported first (R-INC-4: portal, e-mail or phone), announced like any other."""
+    now = utcnow()
+    incident = Incident(
+        customer_id=customer_id,
+        asset_id=asset_id,
+        title=title,
+        severity=severity,
+        source=source,
+        status=IncidentStatus.open,
+        cause=CauseCategory.unknown,
+        opened_at=now,
+        escalation_level=0,
+    )
+    session.add(incident)
+    session.flush()
+    timeline(session, incident, "reported", now, actor=actor, body=description)
+    announce(session, incident, "opened")
+    return incident

@@ -74,6 +74,18 @@ class EmergencyContact(Section):
     person: str = "Command centre duty lead"
 
 
+class MailInSettings(Section):
+    """The SMTP listener where customers' designated contacts report incidents by e-mail (R-INC-4).
+
+    Put it behind the provider's mail server (which checks SPF/DKIM) and forward the NOC
+    address to it; port 0 leaves it off.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    max_bytes: int = Field(1024 * 1024, ge=1024)  # a larger message is refused at DATA
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSDESK_", env_nested_delimiter="__", extra="forbid")
 
@@ -86,6 +98,7 @@ class Settings(BaseSettings):
     emergency: EmergencyContact = EmergencyContact()
     metrics: MetricsSettings = MetricsSettings()
     ingest: IngestSettings = IngestSettings()
+    mail_in: MailInSettings = MailInSettings()
 
     @field_validator("data_dir")
     @classmethod

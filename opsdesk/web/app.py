@@ -36,6 +36,7 @@ from opsdesk.alerting import rules_api as alerting_rules_api
 from opsdesk.alerting import settings_pages as alerting_settings_pages
 from opsdesk.alerting import silence_api as alerting_silence_api
 from opsdesk.alerting.engine import AlertEngine
+from opsdesk.alerting.mail_reports import start_listener
 from opsdesk.alerting.policy import escalate
 from opsdesk.audit import api as audit_api
 from opsdesk.audit import pages as audit_pages
@@ -207,7 +208,10 @@ def create_app(rt: Runtime) -> FastAPI:
             asyncio.create_task(notifier.serve()),
             asyncio.create_task(_escalations(rt)),
         ]
+        mail_in = await asyncio.to_thread(start_listener, rt)
         yield
+        if mail_in is not None:
+            await asyncio.to_thread(mail_in.stop)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
