@@ -353,57 +353,30 @@ class RedisServer:
         self.process.start()
 
 
-def start_redis(directory: Path, password: str | None = None, replica_of: int | None = None) -> RedisServer:
+def _redis(name: str, directory: Path, extra: list[str]) -> tuple[int, Process]:
+    """A redis-server on a free loopback port with no persistence, started with `extra` options."""
     binary = require(shutil.which("redis-server", path=SBIN), "redis-server")
     d = directory.resolve()
     d.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cmd = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(d),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    if password:
-        cmd += ["--requirepass", password]
-    if replica_of:
-        cmd += ["--replicaof", "127.0.0.1", str(replica_of)]
-    process = Process("redis-server", cmd, port, d / f"redis-{port}.log")
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d)]
+    cmd += ["--save", "", "--appendonly", "no", *extra]
+    process = Process(name, cmd, port, d / f"redis-{port}.log")
     process.start()
+    return port, process
+
+
+def start_redis(directory: Path, password: str | None = None) -> RedisServer:
+    port, process = _redis("redis-server", directory, ["--requirepass", password] if password else [])
     return RedisServer(port, process, password)
 
 
 def start_redis_replica(directory: Path, primary: RedisServer) -> RedisServer:
-    """A redis-server replicating from `primary` (with its password), once the link is up."""
-    binary = require(shutil.which("redis-server", path=SBIN), "redis-server")
-    d = directory.resolve()
-    d.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(d),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    cmd += ["--replicaof", "127.0.0.1", str(primary.port)]
+    """A redis-server replicating from `primary` (with its password)."""
+    extra = ["--replicaof", "127.0.0.1", str(primary.port)]
     if primary.password:
-        cmd += ["--masterauth", primary.password]
-    process = Process("redis-replica", cmd, port, d / f"redis-{port}.log")
-    process.start()
+        extra += ["--masterauth", primary.password]
+    port, process = _redis("redis-replica", directory, extra)
     return RedisServer(port, process, None)
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TypeVar
 
 from fastapi import HTTPException
 from sqlalchemy import select
 
 from opsdesk.accounts.principal import Role
-from opsdesk.tenancy.models import StaffAssignment, StaffRole
+from opsdesk.tenancy.models import StaffAssignment, StaffRole, TenantOwned
 from opsdesk.tenancy.scoping import PRINCIPAL_KEY
 from opsdesk.web.deps import Ctx
 
@@ -62,3 +63,15 @@ def provider_rows(c: Ctx) -> Iterator[None]:
         c.db.flush()
     finally:
         c.db.info[PRINCIPAL_KEY] = principal
+
+
+Owned = TypeVar("Owned", bound=TenantOwned)
+
+
+def delete_managed(c: Ctx, model: type[Owned], ident: int) -> Owned:
+    """Delete a customer's alerting setting (override, preference) that the caller may manage."""
+    row = c.get(model, ident)
+    require_manage(c, row.customer_id)
+    c.db.delete(row)
+    c.db.flush()
+    return row

@@ -91,11 +91,7 @@ def save(c: Ctx, customer_id: int, body: PreferenceIn) -> NotifyPreference:
 
 
 def reset(c: Ctx, preference_id: int) -> NotifyPreference:
-    row = c.get(NotifyPreference, preference_id)
-    access.require_manage(c, row.customer_id)
-    c.db.delete(row)
-    c.db.flush()
-    return row
+    return access.delete_managed(c, NotifyPreference, preference_id)
 
 
 @router.get("/customers/{customer_id}/notify-preferences", response_model=list[SeverityRow])

@@ -174,11 +174,7 @@ def upsert(c: Ctx, customer_id: int, body: OverrideIn) -> RuleOverride:
 
 
 def remove(c: Ctx, override_id: int) -> RuleOverride:
-    row = c.get(RuleOverride, override_id)
-    access.require_manage(c, row.customer_id)
-    c.db.delete(row)
-    c.db.flush()
-    return row
+    return access.delete_managed(c, RuleOverride, override_id)
 
 
 @router.get("/customers/{customer_id}/rules", response_model=list[RuleRow])
