@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 VENDOR := opsdesk/web/static/vendor
 
-.PHONY: demo test lint assets services venv clean bench
+.PHONY: demo test lint assets services venv clean bench report-packages
 
-demo: venv assets
+demo: venv assets report-packages
 	$(BIN)/opsdesk demo
 
 test: venv assets services lint
@@ -32,6 +32,10 @@ $(VENDOR)/.installed: package.json package-lock.json
 	cp node_modules/@picocss/pico/css/pico.min.css node_modules/htmx.org/dist/htmx.min.js \
 	   node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
 	touch $@
+
+# Debian packages PDF reports need (Pango, HarfBuzz subsetter, Noto CJK fonts).
+report-packages:
+	scripts/report-packages.sh
 
 # Debian packages and servers the tests use (chromium, CJK fonts, PostgreSQL).
 services:

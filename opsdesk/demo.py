@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +33,11 @@ from opsdesk.accounts.passwords import hash_password, verify_password
 from opsdesk.accounts.principal import Role, Scope, cli_principal
 from opsdesk.accounts.service import create_user
 from opsdesk.core import migrate
+from opsdesk.core.calendar import CHINA
 from opsdesk.core.config import Settings
+from opsdesk.core.db import utcnow
 from opsdesk.core.runtime import Runtime, build_runtime
+from opsdesk.metrics.store import MetricStore
 from opsdesk.tenancy.catalogue import ensure_catalogue
 from opsdesk.tenancy.models import (
     Asset,
@@ -169,6 +172,7 @@ class Seed:
     contracts: dict[str, Contract] = field(default_factory=dict)
     assets: dict[tuple[str, str], Asset] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
+    metrics: MetricStore | None = None
 
 
 SeedStep = Callable[[Seed], None]
@@ -347,6 +351,46 @@ def local_checks(seed: Seed) -> None:
         )
 
 
+@seed_step
+def sample_reports(seed: Seed) -> None:
+    """A resolved incident with its published fault report, and this month's monthly draft."""
+    from opsdesk.alerting.models import Incident, IncidentEvent, IncidentStatus
+    from opsdesk.alerting.rules import Severity
+    from opsdesk.reports import service as reports
+    from opsdesk.reports.models import Report
+    from opsdesk.reports.period import month_bounds
+
+    customer = seed.customers[DEMO_CODE]
+    host = seed.assets[DEMO_CODE, LOCAL_HOST_ASSET]
+    title = "Shop returned 502 for 37 minutes / 商城 502 错误 37 分钟"
+    if seed.session.scalars(select(Incident).where(Incident.title == title)).first() is None:
+        opened = utcnow() - timedelta(days=2)
+        incident = Incident(
+            customer_id=customer.id, asset_id=host.id, title=title, severity=Severity.p2,
+            status=IncidentStatus.resolved, opened_at=opened, acknowledged_at=opened + timedelta(minutes=3),
+            resolved_at=opened + timedelta(minutes=37),
+        )  # fmt: skip
+        seed.session.add(incident)
+        seed.session.flush()
+        seed.session.add(IncidentEvent(
+            customer_id=customer.id, incident_id=incident.id, at=opened + timedelta(minutes=25),
+            kind="comment", actor="engineer", body="php-fpm restarted; pm.max_children raised from 5 to 20.",
+        ))  # fmt: skip
+        report = reports.fault(seed.session, incident)
+        reports.edit(report, {
+            "root_cause": "php-fpm ran out of workers under the evening peak (pm.max_children = 5).\n"
+                          "晚高峰时 php-fpm 工作进程耗尽（pm.max_children = 5）。",
+            "follow_up": "Worker count alert added; capacity review on the 1st of each month.\n"
+                         "已增加工作进程数告警；每月 1 日复核容量。",
+        })  # fmt: skip
+        reports.publish(report, "engineer")
+    now = utcnow().astimezone(CHINA)
+    start, _end = month_bounds(now.year, now.month)
+    drafted = select(Report.id).where(Report.customer_id == customer.id, Report.period_start == start)
+    if seed.metrics is not None and seed.session.scalars(drafted).first() is None:  # a rerun changes nothing
+        reports.monthly(seed.session, seed.metrics, customer, now.year, now.month)
+
+
 def _die_with_parent() -> None:
     # uvicorn ends the process by re-raising SIGTERM, past any `finally`: let the kernel stop
     # the agent when the demo goes (Linux prctl PR_SET_PDEATHSIG).
@@ -420,7 +464,7 @@ def seed_demo(rt: Runtime) -> list[Login]:
     passwords = ensure_passwords(rt.settings.data_dir)
     with rt.sessions.begin() as session:
         bind(session, cli_principal(os.getenv("USER") or "cli"))
-        seed = Seed(session=session, settings=rt.settings, passwords=passwords)
+        seed = Seed(session=session, settings=rt.settings, passwords=passwords, metrics=rt.metrics)
         for step in STEPS:
             step(seed)
     return [Login(username, passwords[username], role) for username, role, *_ in USERS]

@@ -6,13 +6,14 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 command -v chromium >/dev/null || need+=(chromium)
-[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 fi
+
+"$(dirname "$0")/report-packages.sh"  # fonts-noto-cjk and what WeasyPrint needs
 
 # PostgreSQL on 127.0.0.1:5432 with trust for local connections (tests create their own databases).
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

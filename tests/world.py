@@ -25,6 +25,7 @@ from opsdesk.core.calendar import ServiceWindow
 from opsdesk.core.runtime import Runtime
 from opsdesk.monitors.models import MaintenanceWindow, Monitor
 from opsdesk.notify.models import DeliveryState, Notification, NotifyChannel
+from opsdesk.reports.service import fault, publish
 from opsdesk.tenancy.catalogue import ensure_catalogue
 from opsdesk.tenancy.models import (
     Asset,
@@ -66,6 +67,7 @@ class Tenant:
     # override to walk; B keeps 0, an id that exists nowhere, so its routes answer 404 like the rest.
     schedule: int = 0
     oncall_override: int = 0
+    report: int = 0  # the incident's fault report, published
 
     def ids(self) -> dict[str, int]:
         """Path parameter name -> this tenant's object of that kind."""
@@ -89,6 +91,7 @@ class Tenant:
             "preference_id": self.preference,
             "schedule_id": self.schedule,
             "oncall_override_id": self.oncall_override,
+            "report_id": self.report,
         }
 
 
@@ -189,7 +192,10 @@ def _tenant(rt: Runtime, code: str, engineer_id: int) -> Tenant:
         preference = NotifyPreference(customer_id=customer.id, severity=Severity.p4, channel_ids=[])
         s.add_all([notification, silence, override, preference])
         s.flush()
+        report = publish(fault(s, incident), "world")
+        s.flush()
         return Tenant(
+            report=report.id,
             silence=silence.id,
             override=override.id,
             preference=preference.id,

@@ -29,6 +29,7 @@ from opsdesk.alerting.models import (
 )
 from opsdesk.alerting.rules import Severity
 from opsdesk.monitors.pages import local
+from opsdesk.reports.access import of_incident
 from opsdesk.tenancy.models import Asset, AssetType, Customer
 from opsdesk.tenancy.pages import Form, Posted, done, page, translator_for, validate
 from opsdesk.web import i18n
@@ -249,6 +250,7 @@ def detail_page(
         can_act=c.principal.is_staff and c.principal.can_write, moves=MOVES[incident.status],
         staff_choices=staff_choices, causes=[x.value for x in CauseCategory],
         severities=[s.value for s in Severity], cf=form or Form("comment"),
+        fault_report=of_incident(c.db, c.principal, incident.id),
     )  # fmt: skip
 
 

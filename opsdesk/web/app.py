@@ -54,6 +54,8 @@ from opsdesk.monitors.results import ResultWriter
 from opsdesk.notify import api as notify_api
 from opsdesk.notify import pages as notify_pages
 from opsdesk.notify.outbox import OutboxWorker
+from opsdesk.reports import api as reports_api
+from opsdesk.reports import pages as reports_pages
 from opsdesk.tenancy import api as tenancy_api
 from opsdesk.tenancy import pages as tenancy_pages
 from opsdesk.tenancy.scoping import PermissionDenied
@@ -78,6 +80,7 @@ API_ROUTERS = (
     alerting_oncall_api.router,
     alerting_prefs_api.router,
     notify_api.router,
+    reports_api.router,
 )
 PAGE_ROUTERS = (
     web_pages.router,
@@ -91,6 +94,7 @@ PAGE_ROUTERS = (
     alerting_pages.router,
     alerting_settings_pages.router,
     board_pages.router,
+    reports_pages.router,
 )
 
 

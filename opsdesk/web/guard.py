@@ -22,6 +22,7 @@ from opsdesk.alerting.models import Incident, NotifyPreference, RuleOverride, Si
 from opsdesk.alerting.oncall import OnCallOverride, OnCallSchedule
 from opsdesk.monitors.models import MaintenanceWindow, Monitor
 from opsdesk.notify.models import Notification, NotifyChannel
+from opsdesk.reports.models import Report
 from opsdesk.tenancy.models import (
     Asset,
     Contact,
@@ -54,6 +55,7 @@ PATH_MODELS: dict[str, type[Any]] = {
     "silence_id": Silence,
     "override_id": RuleOverride,
     "preference_id": NotifyPreference,
+    "report_id": Report,  # drafts are further hidden from customers by reports.service.readable
     # The duty rota is the provider's, no customer's: every staff member sees it.
     "schedule_id": OnCallSchedule,
     "oncall_override_id": OnCallOverride,

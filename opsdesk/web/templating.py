@@ -13,7 +13,9 @@ from starlette.templating import Jinja2Templates
 from opsdesk.web import csrf, i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
-FEATURES = ("web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify", "alerting", "board")
+FEATURES = (
+    "web", "accounts", "tenancy", "audit", "monitors", "hosts", "notify", "alerting", "board", "reports",
+)  # fmt: skip
 LANG_COOKIE = "lang"
 
 templates = Jinja2Templates(
