@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from opsdesk.alerting.models import Incident
 from opsdesk.reports import access, render, service
@@ -90,8 +91,13 @@ def document(request: Request, c: Ctx, report: Report, fmt: Format, lang: str | 
     )
 
 
-def conflict(exc: service.AlreadyPublished) -> HTTPException:
-    return HTTPException(409, str(exc))
+@contextmanager
+def frozen_is_conflict() -> Iterator[None]:
+    """A published report is not changed: 409 with the reason."""
+    try:
+        yield
+    except service.AlreadyPublished as exc:
+        raise HTTPException(409, str(exc)) from exc
 
 
 @router.get("/reports", response_model=list[ReportOut])
@@ -132,45 +138,34 @@ def draft_monthly(c: Staff, body: MonthlyIn) -> Any:
     customer = c.get(Customer, body.customer_id)
     try:
         year, month = parse_month(body.month)
-        return service.monthly(c.db, c.rt.metrics, customer, year, month)
     except BadMonth as exc:
         raise HTTPException(422, str(exc)) from exc
-    except service.AlreadyPublished as exc:
-        raise conflict(exc) from exc
+    with frozen_is_conflict():
+        return service.monthly(c.db, c.rt.metrics, customer, year, month)
 
 
 @router.post("/incidents/{incident_id}/fault-report", response_model=ReportDetail, status_code=201)
 def draft_fault(c: Staff, incident_id: int) -> Any:
     c.require_write()
-    incident = c.get(Incident, incident_id)
-    existing = c.db.scalars(select(Report).where(Report.incident_id == incident.id)).first()
-    if existing is not None and existing.status is ReportStatus.published:
-        return existing  # what the customer received stays as it is
-    return service.fault(c.db, incident)
+    return service.fault_of(c.db, c.get(Incident, incident_id))
 
 
 @router.patch("/reports/{report_id}", response_model=ReportDetail)
 def edit_report(c: Staff, report_id: int, body: ReportEdit) -> Any:
     c.require_write()
-    try:
+    with frozen_is_conflict():
         return service.edit(get_report(c, report_id), body.model_dump(exclude_none=True))
-    except service.AlreadyPublished as exc:
-        raise conflict(exc) from exc
 
 
 @router.post("/reports/{report_id}/regenerate", response_model=ReportDetail)
 def regenerate(c: Staff, report_id: int) -> Any:
     c.require_write()
-    try:
+    with frozen_is_conflict():
         return service.regenerate(c.db, c.rt.metrics, get_report(c, report_id))
-    except service.AlreadyPublished as exc:
-        raise conflict(exc) from exc
 
 
 @router.post("/reports/{report_id}/publish", response_model=ReportDetail)
 def publish(c: Staff, report_id: int) -> Any:
     c.require_write()
-    try:
+    with frozen_is_conflict():
         return service.publish(get_report(c, report_id), c.principal.label)
-    except service.AlreadyPublished as exc:
-        raise conflict(exc) from exc

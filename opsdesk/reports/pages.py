@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -78,7 +78,6 @@ def draft_monthly(request: Request, c: Staff, data: Posted) -> Response:
         report = service.monthly(c.db, c.rt.metrics, customer, year, month)
     except service.AlreadyPublished:
         return list_page(request, c, Form("monthly", dict(data), {"month": t("report.err.published")}), 409)
-    c.db.flush()
     return done(request, f"/reports/{report.id}", "report.flash.drafted")
 
 
@@ -106,42 +105,31 @@ def edit_report(request: Request, c: Staff, report_id: int, data: Posted) -> Res
                 if len(data.get(n, "")) > 20_000}  # fmt: skip
     if too_long:
         return detail(request, c, report, Form("text", dict(data), too_long), 422)
-    try:
+    with api.frozen_is_conflict():
         service.edit(report, {n: data.get(n, "") for n in service.TEXT_FIELDS})
-    except service.AlreadyPublished as exc:
-        raise HTTPException(409, str(exc)) from exc
     return done(request, f"/reports/{report.id}", "flash.saved")
 
 
 @router.post("/reports/{report_id}/regenerate")
 def regenerate(request: Request, c: Staff, report_id: int) -> Response:
     c.require_write()
-    try:
+    with api.frozen_is_conflict():
         service.regenerate(c.db, c.rt.metrics, api.get_report(c, report_id))
-    except service.AlreadyPublished as exc:
-        raise HTTPException(409, str(exc)) from exc
     return done(request, f"/reports/{report_id}", "report.flash.regenerated")
 
 
 @router.post("/reports/{report_id}/publish")
 def publish(request: Request, c: Staff, report_id: int) -> Response:
     c.require_write()
-    try:
+    with api.frozen_is_conflict():
         service.publish(api.get_report(c, report_id), c.principal.label)
-    except service.AlreadyPublished as exc:
-        raise HTTPException(409, str(exc)) from exc
     return done(request, f"/reports/{report_id}", "report.flash.published")
 
 
 @router.post("/incidents/{incident_id}/fault-report")
 def fault_report(request: Request, c: Staff, incident_id: int) -> Response:
     c.require_write()
-    incident = c.get(Incident, incident_id)
-    existing = c.db.scalars(select(Report).where(Report.incident_id == incident.id)).first()
-    report = (
-        existing if existing and existing.status is ReportStatus.published else service.fault(c.db, incident)
-    )
-    c.db.flush()
+    report = service.fault_of(c.db, c.get(Incident, incident_id))
     return done(request, f"/reports/{report.id}", "report.flash.drafted")
 
 

@@ -80,6 +80,14 @@ def fault(session: Session, incident: Incident) -> Report:
     return report
 
 
+def fault_of(session: Session, incident: Incident) -> Report:
+    """What "write the fault report" gives: the published report as it is, else a fresh draft."""
+    report = session.scalars(select(Report).where(Report.incident_id == incident.id)).first()
+    if report is not None and report.status is ReportStatus.published:
+        return report
+    return fault(session, incident)
+
+
 def regenerate(session: Session, store: MetricStore, report: Report) -> Report:
     if report.kind is ReportKind.fault:
         incident = session.get(Incident, report.incident_id) if report.incident_id else None

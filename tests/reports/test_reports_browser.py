@@ -12,13 +12,14 @@ import pytest
 from opsdesk.core.runtime import Runtime
 from tests.conftest import LiveServer
 from tests.reports.test_reports import pdf_text, seed_october
-from tests.test_pages_browser import CHROMIUM_ARGS, LANGS, assert_labelled, log_in
+from tests.test_pages_browser import LANGS, assert_labelled, browser, log_in
 from tests.world import World, seed_world
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Browser = playwright_sync.Browser
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # the shared chromium fixture
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SUMMARY = {"en": "October ran smoothly apart from a 6-hour outage of the shop on 10 October (upstream CDN).",
            "zh-CN": "十月整体运行平稳，仅 10 月 10 日商城因上游 CDN 故障中断 6 小时。"}  # fmt: skip
@@ -30,14 +31,6 @@ def site(sqlite_runtime: Runtime) -> Iterator[tuple[LiveServer, World]]:
     seed_october(sqlite_runtime, world)
     with LiveServer(sqlite_runtime) as server:
         yield server, world
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("lang", LANGS)
