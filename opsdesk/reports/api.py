@@ -81,7 +81,7 @@ def document(request: Request, c: Ctx, report: Report, fmt: Format, lang: str | 
     chosen = language(request, lang)
     settings = c.rt.settings
     if fmt == "pdf":
-        body: bytes | str = render.pdf(report, chosen, settings)
+        body: bytes | str = render.published_pdf(report, chosen, settings)
     else:
         body = render.html(report, chosen, settings)
     disposition = "attachment" if fmt == "pdf" or request.query_params.get("download") else "inline"

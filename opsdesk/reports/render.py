@@ -20,7 +20,7 @@ from opsdesk.core.config import Settings
 from opsdesk.hosts.models import HostEvent
 from opsdesk.hosts.pages import event_text
 from opsdesk.reports import charts, service
-from opsdesk.reports.models import Report, ReportKind
+from opsdesk.reports.models import Report, ReportKind, ReportStatus
 from opsdesk.web import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -126,6 +126,22 @@ def pdf(report: Report, lang: str, settings: Settings) -> bytes:
     from weasyprint import HTML  # a heavy import, only when a PDF is asked for
 
     document: bytes = HTML(string=html(report, lang, settings)).write_pdf()
+    return document
+
+
+def published_pdf(report: Report, lang: str, settings: Settings) -> bytes:
+    """A published report never changes: printed once per language, then read from the data directory."""
+    if report.status is not ReportStatus.published or report.published_at is None:
+        return pdf(report, lang, settings)
+    stamp = report.published_at.strftime("%Y%m%dT%H%M%S%f")  # ids can be reused after a delete
+    path = settings.data_dir / "reports" / f"report-{report.id}-{stamp}-{lang}.pdf"
+    if path.exists():
+        return path.read_bytes()
+    document = pdf(report, lang, settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(document)
+    partial.replace(path)  # a reader never sees half a file
     return document
 
 

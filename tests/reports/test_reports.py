@@ -155,7 +155,7 @@ def test_monthly_pdf_in_both_languages(runtime: Runtime, world: World, live: Liv
     assert len(PdfReader(io.BytesIO(zh.content)).pages) >= 2
     html = admin.get(f"/api/v1/reports/{report_id}/html", params={"lang": "en"})
     assert (
-        html.status_code == 200 and html.text.count('src="data:image/svg+xml;base64,') >= 3
+        html.status_code == 200 and html.text.count('src="data:image/png;base64,') >= 3
     )  # availability, CPU and memory charts
     # bad input is refused with a reason and creates nothing
     for body, code in (({"customer_id": world.a.customer, "month": "2026-13"}, 422),
@@ -203,6 +203,10 @@ def test_fault_report_hides_internal_notes_and_freezes_when_published(
         assert "Restarted php-fpm" in shown and "pm.max_children 5" in shown
         assert "INTERNAL-ONLY" not in shown
     assert "故障服务报告" in pdf and "47 min" in pdf
+    printed = list((runtime.settings.data_dir / "reports").glob(f"report-{report['id']}-*-zh-CN.pdf"))
+    assert len(printed) == 1  # published: printed once, later downloads read the file
+    again = customer.get(f"/api/v1/reports/{report['id']}/pdf", params={"lang": "zh-CN"}).content
+    assert again == printed[0].read_bytes()
     # published: frozen for everyone
     assert engineer.patch(f"/api/v1/reports/{report['id']}", json={"impact": "x"}).status_code == 409
     assert engineer.post(f"/api/v1/reports/{report['id']}/regenerate").status_code == 409
