@@ -11,6 +11,7 @@ from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.monitors import hooks as _monitor_hooks  # noqa: F401  (homepage checks for websites)
 from opsdesk.monitors.models import MaintenanceWindow, Monitor, MonitorEvent
 from opsdesk.notify.models import Notification, NotifyChannel
+from opsdesk.reports import hooks as _report_hooks  # noqa: F401  (fault report drafted on resolve)
 from opsdesk.reports.models import Report
 from opsdesk.tenancy import scoping as _scoping  # noqa: F401  (registers tenant scoping)
 from opsdesk.tenancy.models import (

@@ -25,6 +25,8 @@ OPEN = (IncidentStatus.open, IncidentStatus.acknowledged, IncidentStatus.mitigat
 # Called after an incident opens or changes in a way people must hear about (see notify policy).
 IncidentHook = Callable[[Session, Incident, str], None]
 _hooks: list[IncidentHook] = []
+# Timeline kinds whose body repeats what the translated sentence already says.
+SENTENCE_ONLY = frozenset({"suppressed", "silenced", "escalated", "assigned", "notified"})
 
 
 def on_incident_change(hook: IncidentHook) -> IncidentHook:

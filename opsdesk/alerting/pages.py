@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from opsdesk.accounts.models import User
 from opsdesk.alerting import api
-from opsdesk.alerting.incidents import OPEN
+from opsdesk.alerting.incidents import OPEN, SENTENCE_ONLY
 from opsdesk.alerting.models import (
     Alert,
     CauseCategory,
@@ -55,8 +55,6 @@ MOVES: dict[IncidentStatus, tuple[IncidentStatus, ...]] = {
     IncidentStatus.resolved: (IncidentStatus.closed, IncidentStatus.open),
     IncidentStatus.closed: (IncidentStatus.open,),
 }
-# Timeline kinds whose body repeats what the translated sentence already says.
-SENTENCE_ONLY = frozenset({"suppressed", "silenced", "escalated", "assigned", "notified"})
 
 
 # -- names shown next to ids -------------------------------------------------------------------

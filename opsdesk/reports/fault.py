@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opsdesk.alerting.incidents import SENTENCE_ONLY
 from opsdesk.alerting.models import Alert, Incident, IncidentEvent
-from opsdesk.alerting.pages import SENTENCE_ONLY
 from opsdesk.tenancy.models import Asset, Customer
 
 SENTENCE_KEYS = ("rule", "level", "silence", "side", "before", "after")

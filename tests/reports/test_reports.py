@@ -270,3 +270,34 @@ def test_incident_page_drafts_and_links_its_fault_report(
         f'href="/reports/{report_id}" id="fault-report-link"'
         in customer.get(f"/incidents/{incident_id}").text
     )
+
+
+def test_resolving_an_incident_drafts_its_fault_report(
+    runtime: Runtime, world: World, live: LiveServer
+) -> None:
+    with runtime.sessions.begin() as s:
+        incident = Incident(customer_id=world.a.customer, asset_id=world.a.asset, title="Redis down on web-A",
+                            severity=Severity.p2, opened_at=datetime(2026, 11, 21, tzinfo=UTC))  # fmt: skip
+        s.add(incident)
+        s.flush()
+        incident_id = incident.id
+    engineer = live.login(world.engineer_a, PASSWORD)
+    assert engineer.get("/api/v1/reports", params={"kind": "fault"}).json() == [
+        r for r in engineer.get("/api/v1/reports").json() if r["incident_id"] == world.a.incident
+    ]  # only the world's own report so far
+    resolved = engineer.patch(f"/api/v1/incidents/{incident_id}", json={"status": "resolved"})
+    assert resolved.status_code == 200, resolved.text
+    drafts = [r for r in engineer.get("/api/v1/reports").json() if r["incident_id"] == incident_id]
+    assert len(drafts) == 1 and drafts[0]["status"] == "draft"
+    detail = engineer.get(f"/api/v1/reports/{drafts[0]['id']}").json()
+    assert detail["data"]["incident"]["status"] == "resolved"
+    assert any(
+        e["kind"] == "status" and e["data"].get("after") == "resolved" for e in detail["data"]["timeline"]
+    )
+    # reopened and resolved again: the same draft, refreshed, not a second report
+    engineer.patch(f"/api/v1/incidents/{incident_id}", json={"status": "open"})
+    engineer.patch(f"/api/v1/incidents/{incident_id}", json={"status": "resolved"})
+    again = [r for r in engineer.get("/api/v1/reports").json() if r["incident_id"] == incident_id]
+    assert [r["id"] for r in again] == [drafts[0]["id"]] and again[0]["generated_at"] > drafts[0][
+        "generated_at"
+    ]
