@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import cast
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -71,6 +72,8 @@ class SharedReads:
 
 def effective_rules(asset: Asset, overrides: list[RuleOverride]) -> list[Rule]:
     """Defaults for the asset's type with the customer's, then the asset's, overrides applied."""
+    if not overrides:  # the usual case: the defaults as they are
+        return list(DEFAULTS.get(asset.type, ()))
     mine = sorted(
         (o for o in overrides if o.asset_id in (None, asset.id)), key=lambda o: o.asset_id is not None
     )
@@ -104,6 +107,9 @@ class AlertEngine:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._fits: dict[tuple[str, int], tuple[float, dict[tuple[tuple[str, str], ...], Fit]]] = {}
+        # Per rule object (defaults are shared by every asset): its read spec, or its JSON for the
+        # forecast cache. Rules are frozen; the rule is kept so that its id cannot be reused.
+        self._specs: dict[int, tuple[Rule, object]] = {}
 
     def asset_ids(self) -> list[int]:
         """Every asset some default rule applies to, for a sweep in chunks."""
@@ -142,12 +148,18 @@ class AlertEngine:
             for m in session.scalars(monitor_query.order_by(Monitor.id)):
                 monitors.setdefault(m.asset_id or 0, []).append(m)
             reads = SharedReads([str(a.id) for a in assets])
+            # A condition that is not breached changes nothing unless its alert exists: such
+            # conditions (nearly all) are counted and skipped without a fingerprint or a step.
+            alerted = {(a.asset_id, a.rule_key) for a in alerts.values()}
             for asset in assets:
                 for rule in effective_rules(asset, overrides.get(asset.customer_id, [])):
                     for labels, breached, cleared, value, monitor_id in self._conditions(
                         rule, asset, hosts, monitors.get(asset.id, []), events, alerts, now, reads
                     ):
                         report.evaluated += 1
+                        if not breached and (asset.id, rule.key) not in alerted:
+                            continue
+                        alerted.add((asset.id, rule.key))
                         self._step(
                             session,
                             alerts,
@@ -210,14 +222,20 @@ class AlertEngine:
                 down = monitor.state is MonitorState.down
                 yield {"monitor": str(monitor.id)}, down, not down, None, monitor.id
         elif isinstance(rule, EventRule):
-            fp = _fingerprint(rule, asset, {})
-            seen = int(alerts[fp].value or 0) if fp in alerts else 0
             latest = max((events.get((asset.id, kind), 0) for kind in rule.events), default=0)
+            fp = _fingerprint_of(rule.key, asset.id, ())  # no labels
+            if not latest and fp not in alerts:
+                return  # no event of these kinds ever, and no alert: nothing to step
+            seen = int(alerts[fp].value or 0) if fp in alerts else 0
             newest = latest if latest > seen else None
             if fp not in alerts and newest is None:
                 return
             # An event fires once and resolves on the next evaluation; `value` remembers the last one.
             yield {}, newest is not None, newest is None, float(newest or seen), None
+
+    def _bound_specs(self) -> None:
+        if len(self._specs) > 10_000:  # overridden rules are new objects every pass
+            self._specs.clear()
 
     def _values(
         self, rule: ThresholdRule, asset: Asset, now: datetime, reads: SharedReads
@@ -227,7 +245,18 @@ class AlertEngine:
         Rules of many assets read the same metric the same way; reading it once for all of them
         (an `asset` regex) and sharing it cost a fraction of one read per rule per asset.
         """
-        spec = (rule.metric, tuple(sorted(rule.match.items())), rule.aggregate, rule.window_s, rule.group_by)
+        cached = self._specs.get(id(rule))
+        if cached is None:
+            self._bound_specs()
+            spec: tuple[object, ...] = (
+                rule.metric,
+                tuple(sorted(rule.match.items())),
+                rule.aggregate,
+                rule.window_s,
+                rule.group_by,
+            )
+            cached = self._specs[id(rule)] = (rule, spec)
+        spec = cast(tuple[object, ...], cached[1])
         table = reads.tables.get(spec)
         if table is None:
             table = reads.tables[spec] = self._read(rule, reads.asset_ids, now)
@@ -252,11 +281,8 @@ class AlertEngine:
                     out.setdefault(labels["asset"], {})[_group(labels, rule.group_by)] = latest.value
             return out
         window = int(rule.window_s * 1000)
-        for result in self.rt.metrics.read_range(matchers, now_ms - window, now_ms + 1, window + 1):
-            if not result.points:
-                continue
-            p = result.points[-1]
-            labels = result.series.as_dict()
+        for series, p in self.rt.metrics.window(matchers, now_ms - window, now_ms + 1):
+            labels = series.as_dict()
             value = {"avg": p.avg, "min": p.min, "max": p.max}[rule.aggregate]
             out.setdefault(labels["asset"], {})[_group(labels, rule.group_by)] = value
         return out
@@ -264,7 +290,11 @@ class AlertEngine:
     def _forecasts(
         self, rule: ForecastRule, asset: Asset, now: datetime
     ) -> dict[tuple[tuple[str, str], ...], Fit]:
-        key = (rule.model_dump_json(), asset.id)
+        cached_json = self._specs.get(id(rule))
+        if cached_json is None:
+            self._bound_specs()
+            cached_json = self._specs[id(rule)] = (rule, rule.model_dump_json())
+        key = (cast(str, cached_json[1]), asset.id)
         cached = self._fits.get(key)
         if cached is not None and 0 <= now.timestamp() - cached[0] < FORECAST_REUSE_S:
             return cached[1]

@@ -8,6 +8,9 @@ is lost: agents are not people, and the audit log records only changes made by a
 
 from __future__ import annotations
 
+import gc
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 from opsdesk.core.group_commit import GroupCommitter
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts.models import HostEvent, HostState
+from opsdesk.ingest import service
 from opsdesk.ingest.schema import AgentBatch
 from opsdesk.ingest.service import HostRow, IngestResult, apply_batch
 from opsdesk.metrics import Sample
@@ -69,7 +73,38 @@ def apply_batches(
     _write_states(conn, hosts, owners)
     if events:
         conn.execute(insert(_EVENTS), events)
+    freeze_new_series()
     return samples, results
+
+
+FREEZE_EVERY = 20_000  # new series keys
+_frozen_at = 0
+log = logging.getLogger("opsdesk.ingest")
+
+
+def freeze_new_series() -> None:
+    """Keep the objects of new series out of the collector's full passes, once many have come.
+
+    Series keys, store heads and their index entries live as long as the process. Under load each
+    full collection walked all of them again (0.3 s each, a fifth of the server's CPU with 1,000
+    hosts): batches in flight survive the young generations and trigger full passes every second
+    or two. As `opsdesk server` does after startup, they are moved to the permanent generation,
+    after one full collection so that no garbage is frozen with them.
+    """
+    global _frozen_at
+    built = service.built_keys()
+    if built - _frozen_at < FREEZE_EVERY:
+        return
+    _frozen_at = built
+    start = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "froze %d objects after %d new series keys in %.2f s",
+        gc.get_freeze_count(),
+        built,
+        time.perf_counter() - start,
+    )
 
 
 def _write_states(conn: Connection, hosts: dict[int, HostRow], owners: dict[int, AssetRef]) -> None:

@@ -91,6 +91,8 @@ def decimal_mantissas(values: Sequence[float], digits: int) -> list[int] | None:
 
 
 def _encode_floats(values: Sequence[float], hint: int) -> tuple[int, list[int]]:
+    if not values:  # e.g. the rollups of a window of only NaN samples
+        return 0, []
     first = (hint,) if 0 <= hint <= _MAX_DIGITS else ()
     for digits in itertools.chain(first, range(_MAX_DIGITS + 1)):
         # A probe on a few values rules most digit counts out cheaply.

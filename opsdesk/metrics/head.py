@@ -23,6 +23,7 @@ class Head:
     ts: array[int] = field(default_factory=lambda: array("q"))
     vs: array[float] = field(default_factory=lambda: array("d"))
     end: int = field(init=False)  # window + WINDOW_MS, its first timestamp past the window
+    sid: int = field(default=0, compare=False)  # the store's series id, set by the store
 
     def __post_init__(self) -> None:
         self.end = self.window + WINDOW_MS
@@ -42,7 +43,11 @@ class Head:
         return True
 
     def copy(self) -> Head:
-        return Head(self.window, array("q", self.ts), array("d", self.vs))
+        # Without the dataclass __init__: readers copy a head per series they read.
+        head = object.__new__(Head)
+        head.window, head.end, head.sid = self.window, self.end, self.sid
+        head.ts, head.vs = array("q", self.ts), array("d", self.vs)
+        return head
 
 
 def encode_log(ids: array[int], ts: array[int], vs: array[float]) -> bytes:

@@ -18,6 +18,7 @@ the lock and read the file through a connection of their own thread.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -25,17 +26,20 @@ from array import array
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 
 from opsdesk.metrics import codec
-from opsdesk.metrics.aggregate import Buckets, bucket_samples, merge_buckets
+from opsdesk.metrics.aggregate import Buckets, _sum, bucket_samples, merge_buckets
 from opsdesk.metrics.head import WINDOW_MS, Head, decode_log, encode_log
 from opsdesk.metrics.store import DAY_MS, RESOLUTIONS_MS, MetricStore, Retention
-from opsdesk.metrics.types import Latest, Matcher, Op, Sample, SeriesKey, SeriesResult
+from opsdesk.metrics.types import Latest, Matcher, Op, Point, Sample, SeriesKey, SeriesResult
 
 RES_5M, RES_1H = RESOLUTIONS_MS
 FORMAT = "1"
 _NO_HEAD = 2**63 - 1
+_T, _V = itemgetter(1), itemgetter(2)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -113,6 +117,8 @@ class SQLiteMetricStore(MetricStore):
         self._keys: dict[int, SeriesKey] = {}
         self._index: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
         self._heads: dict[int, Head] = {}
+        # The same open heads by key: the writer finds a sample's head in one lookup, not two.
+        self._open: dict[SeriesKey, Head] = {}
         self._hints: dict[int, int] = {}
         self._clock = 0  # newest window written to, capped by the wall clock
         self._log_floor = 0
@@ -164,32 +170,41 @@ class SQLiteMetricStore(MetricStore):
             return stored
 
     def _write(self, samples: Iterable[Sample]) -> int:
-        ids, heads = self._ids, self._heads
-        log_ids, log_ts, log_vs = array("I"), array("q"), array("d")
-        # Bound methods and locals: this loop runs once per sample stored.
-        add_id, add_t, add_v = log_ids.append, log_ts.append, log_vs.append
+        rows = samples if isinstance(samples, list) else list(samples)
+        ids, open_ = self._ids, self._open
+        # The loop notes only each sample's series id (-1: not stored, a duplicate or late); the
+        # log's time and value columns are then built from the samples in C.
+        sids: list[int] = []
+        add_id = sids.append
         late: Late = defaultdict(list)
         self._sealed_now = False
-        for key, t, v in samples:
-            sid = ids.get(key)
-            if sid is None:
-                sid = self._register(key)
-            head = heads.get(sid)
+        skipped = False
+        for key, t, v in rows:
+            head = open_.get(key)
             # The common case, inlined: the next sample of an open window (a head is never empty).
             if head is not None and head.window <= t < head.end and t > head.ts[-1]:
                 head.ts.append(t)
                 head.vs.append(v)
-            elif not self._place(sid, t, v, late):
+                add_id(head.sid)
                 continue
-            add_id(sid)
-            add_t(t)
-            add_v(v)
-        if log_ids:
+            sid = ids.get(key)
+            if sid is None:
+                sid = self._register(key)
+            if self._place(sid, t, v, late):
+                add_id(sid)
+            else:
+                add_id(-1)
+                skipped = True
+        if skipped:
+            rows = list(compress(rows, [sid >= 0 for sid in sids]))
+            sids = [sid for sid in sids if sid >= 0]
+        if sids:
+            log_ts = array("q", map(_T, rows))
             self._db.execute(
                 "INSERT INTO head_log (max_t, data) VALUES (?, ?)",
-                (max(log_ts), encode_log(log_ids, log_ts, log_vs)),
+                (max(log_ts), encode_log(array("I", sids), log_ts, array("d", map(_V, rows)))),
             )
-        stored = len(log_ids) + self._write_late(late)
+        stored = len(sids) + self._write_late(late)
         if self._sealed_now:
             self._trim_log()
         return stored
@@ -212,7 +227,7 @@ class SQLiteMetricStore(MetricStore):
                 return False
             if sealed == w:
                 return self._reopen(sid, w).add(t, v)
-        self._heads[sid] = head = Head(w)
+        head = self._open_head(sid, Head(w))
         if w > self._clock:
             self._advance_clock(w)
         return head.add(t, v)
@@ -238,12 +253,16 @@ class SQLiteMetricStore(MetricStore):
             (ts,), (vs,) = codec.decode(row[0])
             head.ts.extend(ts)
             head.vs.extend(vs)
-        self._heads[sid] = head
+        return self._open_head(sid, head)
+
+    def _open_head(self, sid: int, head: Head) -> Head:
+        head.sid = sid
+        self._heads[sid] = self._open[self._keys[sid]] = head
         return head
 
     def _seal(self, sid: int, head: Head) -> None:
         self._store_window(sid, head.window, head.ts.tolist(), head.vs.tolist())
-        del self._heads[sid]
+        del self._heads[sid], self._open[self._keys[sid]]
         self._sealed_now = True
 
     def _store_window(self, sid: int, w: int, ts: list[int], vs: list[float]) -> None:
@@ -307,7 +326,7 @@ class SQLiteMetricStore(MetricStore):
 
     def _match(self, matchers: Sequence[Matcher]) -> list[int]:
         """Series ids matching all matchers; the label index narrows those that exclude ""."""
-        candidates: set[int] | None = None
+        hits: list[set[int]] = []
         for m in matchers:
             if m.matches(""):
                 continue
@@ -322,15 +341,19 @@ class SQLiteMetricStore(MetricStore):
                 for value, sids in values.items():
                     if m.matches(value):
                         hit |= sids
-            candidates = hit if candidates is None else candidates & hit
+            hits.append(hit)
+        # Smallest first: each step probes the (shrinking) result into the next set.
+        hits.sort(key=len)
+        candidates = hits[0].intersection(*hits[1:]) if hits else None
         pool = self._keys.keys() if candidates is None else candidates
         keys = self._keys
         # Candidates already satisfy every matcher the index answered; test only the others.
         rest = [m for m in matchers if m.matches("")]
-        return sorted(
-            (sid for sid in pool if all(m.matches(keys[sid].get(m.label)) for m in rest)),
-            key=keys.__getitem__,
+        found = (
+            (sid for sid in pool if all(m.matches(keys[sid].get(m.label)) for m in rest)) if rest else pool
         )
+        # Sorted by the keys' label tuples (SeriesKey's order): compared in C, not by __lt__ calls.
+        return sorted(found, key=lambda sid: keys[sid].labels)
 
     def _snapshot(self, matchers: Sequence[Matcher]) -> tuple[list[int], dict[int, Head]]:
         with self._lock:
@@ -349,14 +372,38 @@ class SQLiteMetricStore(MetricStore):
             raise ValueError("step must be positive")
         # Only a resolution that divides both start and step gives exact buckets.
         res = max((r for r in RESOLUTIONS_MS if step % r == 0 and start % r == 0), default=0)
-        sids, heads = self._snapshot(matchers)
-        db = self._reader()
+        heads: dict[int, Head] = {}
+        recent: dict[int, tuple[list[int], list[float]]] = {}
+        with self._lock:
+            self._check_open()
+            sids = self._match(matchers)
+            for sid in sids:
+                head = self._heads.get(sid)
+                if head is None:
+                    continue
+                if not res and _window(start) >= head.window:
+                    # The range starts inside the head's window (recent data, as alert rules read
+                    # it): the head holds all of it, and no sealed chunk can be newer. Only the
+                    # range is copied, not the head.
+                    i, j = bisect_left(head.ts, start), bisect_left(head.ts, end)
+                    recent[sid] = (head.ts[i:j].tolist(), head.vs[i:j].tolist())
+                else:
+                    heads[sid] = head.copy()
         out: list[SeriesResult] = []
+        if len(recent) == len(sids):  # all from memory: no read transaction
+            for sid in sids:
+                points = bucket_samples(*recent[sid], step, start)
+                if len(points):
+                    out.append(SeriesResult(self._keys[sid], points.points()))
+            return out
+        db = self._reader()
         db.execute("BEGIN")
         try:
             for sid in sids:
                 head = heads.get(sid)
-                if res:
+                if sid in recent:
+                    points = bucket_samples(*recent[sid], step, start)
+                elif res:
                     points = self._read_rollups(db, sid, res, head, start, end)
                     if step != res:
                         points = merge_buckets(points, step, start)
@@ -368,6 +415,33 @@ class SQLiteMetricStore(MetricStore):
         finally:
             db.execute("COMMIT")
         return out
+
+    def window(self, matchers: Sequence[Matcher], start: int, end: int) -> list[tuple[SeriesKey, Point]]:
+        """As MetricStore.window; a range inside the open heads is aggregated from memory with C
+        builtins (no buckets, no transaction): alert rules read this for every asset they watch."""
+        out: list[tuple[SeriesKey, Point]] = []
+        with self._lock:
+            self._check_open()
+            sids = self._match(matchers)
+            segments = []
+            for sid in sids:
+                head = self._heads.get(sid)
+                if head is None or _window(start) < head.window:
+                    break  # older data may be in the file
+                i, j = bisect_left(head.ts, start), bisect_left(head.ts, end)
+                segments.append((sid, head.vs[i:j]))
+            else:
+                for sid, seg in segments:
+                    total = _sum(seg) if seg else math.nan
+                    if total != total:  # NaN (or no samples): as bucket_samples, leave NaN out
+                        seg = array("d", (v for v in seg if v == v))
+                        if not seg:
+                            continue
+                        total = _sum(seg)
+                    point = Point(start, min(seg), total / len(seg), max(seg), seg[-1], len(seg))
+                    out.append((self._keys[sid], point))
+                return out
+        return super().window(matchers, start, end)
 
     def _read_raw(
         self, db: sqlite3.Connection, sid: int, head: Head | None, start: int, end: int
@@ -418,15 +492,20 @@ class SQLiteMetricStore(MetricStore):
         return out.between(start, end)
 
     def latest(self, matchers: Sequence[Matcher]) -> list[Latest]:
-        sids, heads = self._snapshot(matchers)
-        db = self._reader()
+        with self._lock:  # the newest sample of each head, not a copy of the whole head
+            self._check_open()
+            sids = self._match(matchers)
+            newest = {sid: (h.ts[-1], h.vs[-1]) for sid in sids if (h := self._heads.get(sid)) and h.ts}
         out: list[Latest] = []
+        keys = self._keys
+        if len(newest) == len(sids):  # all in memory: no transaction needed
+            return [Latest(keys[sid], *newest[sid]) for sid in sids]
+        db = self._reader()
         db.execute("BEGIN")
         try:
             for sid in sids:
-                head = heads.get(sid)
-                if head is not None and head.ts:
-                    out.append(Latest(self._keys[sid], head.ts[-1], head.vs[-1]))
+                if sid in newest:
+                    out.append(Latest(keys[sid], *newest[sid]))
                     continue
                 row = db.execute(
                     "SELECT data FROM chunks WHERE series_id = ? ORDER BY start_ms DESC LIMIT 1", (sid,)

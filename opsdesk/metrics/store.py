@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Self
 
-from opsdesk.metrics.types import Latest, Matcher, Sample, SeriesKey, SeriesResult
+from opsdesk.metrics.types import Latest, Matcher, Point, Sample, SeriesKey, SeriesResult
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -44,6 +44,11 @@ class MetricStore(ABC):
         fit the step buckets exactly (the SQLite store reads 1-hour rollups when start and step
         are multiples of an hour, 5-minute ones for multiples of 5 minutes, else raw samples).
         """
+
+    def window(self, matchers: Sequence[Matcher], start: int, end: int) -> list[tuple[SeriesKey, Point]]:
+        """Per matching series with samples in [start, end), one point over the whole range: what
+        an alert rule reads ("avg of the last 5 minutes"). A backend may answer it faster."""
+        return [(r.series, r.points[-1]) for r in self.read_range(matchers, start, end, end - start)]
 
     @abstractmethod
     def latest(self, matchers: Sequence[Matcher]) -> list[Latest]:

@@ -136,9 +136,11 @@ class Matcher:
 
     def __post_init__(self) -> None:
         if self.op in (Op.RE, Op.NRE):
-            object.__setattr__(self, "_regex", re.compile(self.value))
             if _PLAIN_WORDS.fullmatch(self.value):
+                # No regex compiled: the alert engine asks for hundreds of asset ids each pass.
                 object.__setattr__(self, "literals", frozenset(self.value.split("|")))
+            else:
+                object.__setattr__(self, "_regex", re.compile(self.value))
 
     def matches(self, value: str) -> bool:
         if self.literals is not None:

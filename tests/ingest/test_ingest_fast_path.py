@@ -78,6 +78,15 @@ MALFORMED = [
     raw(samples=[["ok", {}, 1], ["x", {"mode": "a", "Bad-Name": "b"}, 1]]),
     raw(samples=[["ok", {}, 1], ["x", {f"l{i}": "v" for i in range(17)}, 1]]),
     raw(samples=[["x", {"__name__": "y"}, 1]]),
+    # bounds the msgspec fast path checks itself (refused there, worded by pydantic)
+    raw(samples=[["load1\n", {}, 1]]),
+    raw(samples=[["x" * 129, {}, 1]]),
+    raw(interval=0.5),
+    raw(instance=""),
+    raw(dropped=-1),
+    raw(agent={"version": "v" * 33, "hostname": "h"}),
+    raw(events=[{"t": 1, "kind": "reboot", "extra": 1}]),
+    raw(events=[{"t": 1, "kind": "reboot"}] * 1001),
 ]
 
 
@@ -118,8 +127,21 @@ def test_good_batches_parse_as_the_python_path_does() -> None:
         raw(),
         raw(samples=[["x", {"mode": "a"}, "1.5"], ["y", {}, 2]]),
         raw(inventory={"os": "linux"}),
+        raw(top={"cpu": [{"pid": 1, "name": "init", "cpu": 0.5}]}, dropped=2),
+        raw(
+            events=[
+                {"t": now, "kind": "reboot", "attrs": {"why": ["kernel", 1]}},
+                {"t": now, "kind": "reboot"},
+            ]
+        ),
+        raw(agent={"version": "0.1.0", "hostname": "web-a", "os": "ignored"}, interval=15.5, seq=2**40),
+        raw(samples=[["x", {"mode": "é" * 256}, -0.0], ["y", {}, 1e308], ["load1", {}, 3]]),
+        raw(samples=[["x", {}, True]]),  # msgspec refuses, pydantic takes it as 1.0
+        raw(check_results=[{"monitor": 1, "t": now, "ok": True, "code": "ok", "message": "fine"}]),
     ):
-        assert parse(data, LIMITS, now) == AgentBatch.model_validate(json.loads(data))
+        batch = parse(data, LIMITS, now)
+        assert batch == AgentBatch.model_validate(json.loads(data))
+        assert batch.model_dump() == AgentBatch.model_validate(json.loads(data)).model_dump()
     # JSON that only Python's reader takes (UTF-16) is still accepted, through the original path.
     utf16 = json.dumps(body()).encode("utf-16")
     assert parse(utf16, LIMITS, now).samples == parse(raw(), LIMITS, now).samples
@@ -415,3 +437,51 @@ def test_large_batches_are_validated_off_the_event_loop_with_the_same_answers(
     assert ok.json() == {"accepted": 1, "duplicate": False, "samples": 19_000, "events": 0}
     assert refused.status_code == 422
     assert refused.json()["detail"] == "samples[19000]: label name 'customer' is reserved or invalid"
+
+
+def test_usual_batches_take_the_msgspec_path() -> None:
+    now = int(time.time() * 1000)
+    events = [{"t": now, "kind": "reboot", "attrs": {}}]
+    assert service._decode_fast(raw(events=events, top={"cpu": []}, inventory={"os": "linux"})) is not None
+    # check results, refusals and unknown metric names are left to pydantic
+    result = {"monitor": 1, "t": now, "ok": True, "code": "ok", "message": "fine"}
+    assert service._decode_fast(raw(check_results=[result])) is None
+    assert service._decode_fast(raw(v=2)) is None
+    assert service._decode_fast(raw(samples=[["9bad", {}, 1]])) is None
+
+
+def test_token_misses_in_one_turn_are_looked_up_together(
+    world: World, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import HTTPException
+
+    from opsdesk.ingest import api
+
+    with runtime.sessions.begin() as s:
+        admin = create_user(s, "lookup-admin", "lookup-admin-password", Role.admin)
+        issued = [tokens.issue(s, admin, f"a{i}", [Scope.write], asset_id=world.a.asset) for i in range(3)]
+        plain = [token for _, token in issued]
+        _, not_agent = tokens.issue(s, admin, "api", [Scope.write])
+    queries: list[list[str]] = []
+    real = api._token_rows
+
+    def counted(rt: Runtime, keys: list[str]) -> dict[str, Any]:
+        queries.append(keys)
+        return real(rt, keys)
+
+    monkeypatch.setattr(api, "_token_rows", counted)
+
+    async def main() -> list[Any]:
+        calls = [api._authorise_async(runtime, t) for t in [*plain, plain[0], "nope", not_agent]]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    api._cache._entries.clear()
+    answers = asyncio.run(main())
+    assert len(queries) == 1 and len(queries[0]) == 5  # one query, each digest once
+    assert answers[:4] == [AssetRef(world.a.asset, world.a.customer)] * 4
+    assert isinstance(answers[4], HTTPException) and answers[4].status_code == 401
+    assert isinstance(answers[5], HTTPException) and answers[5].status_code == 403
+    # the sync path (agent_monitors) gives the same answers
+    with pytest.raises(HTTPException) as refused:
+        api._authorise(runtime, "nope")
+    assert refused.value.status_code == 401

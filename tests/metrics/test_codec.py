@@ -65,3 +65,9 @@ def test_a_stale_hint_does_not_change_the_mode() -> None:
         blob = codec.encode([(list(range(20)), 2)], [zeros], [hint])
         assert codec.float_mode(blob, 0) != 0xFF
         assert codec.decode(blob)[1][0] == zeros
+
+
+def test_empty_columns_round_trip() -> None:
+    # The rollups of a window whose samples are all NaN have no buckets.
+    blob = codec.encode([([], 2), ([], 1)], [[], []])
+    assert codec.decode(blob) == ([[], []], [[], []])

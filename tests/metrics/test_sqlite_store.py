@@ -304,3 +304,26 @@ def test_reads_from_another_thread_see_committed_data(store: MetricStore) -> Non
     thread.start()
     thread.join()
     assert found == [600]
+
+
+def test_window_is_one_point_over_the_range_from_memory_or_file(store: MetricStore) -> None:
+    a, b, c = cpu(1, "user"), cpu(2, "user"), cpu(3, "user")
+    now = T0 + 5 * HOUR_MS  # c's samples span sealed windows; a's and b's lie in their heads
+    samples = walk(a, now - 40 * STEP, 40, 1) + walk(c, now - 2000 * STEP, 2000, 3)
+    samples += [Sample(b, now - 3 * STEP, math.nan), Sample(b, now - 2 * STEP, math.nan)]
+    store.write(samples)
+    on_cpu = [Matcher.name("node_cpu_seconds_total")]
+    for start, end, matchers in (
+        (now - 20 * STEP, now + 1, [*on_cpu, Matcher("host", "1|2", Op.RE)]),  # heads only
+        (now - 20 * STEP, now + 1, on_cpu),
+        (now - 3 * HOUR_MS, now + 1, on_cpu),  # from the file
+        (now + 1, now + 2, on_cpu),  # no samples
+    ):
+        got = store.window(matchers, start, end)
+        want = [(r.series, r.points[-1]) for r in store.read_range(matchers, start, end, end - start)]
+        assert [k for k, _ in got] == [k for k, _ in want]
+        for (_, p), (_, q) in zip(got, want, strict=True):
+            close_points([p], [q])
+        for key, p in got:
+            close_points([p], brute([s for s in samples if s.series == key], start, end, end - start))
+    assert b not in {k for k, _ in store.window(on_cpu, now - 20 * STEP, now + 1)}  # only NaN: no point
