@@ -63,7 +63,7 @@ def timed(fn: Callable[[], T], rounds: int) -> tuple[float, T]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--hosts", type=int, default=100)
-    ap.add_argument("--step-min", type=int, default=5, help="minutes between samples")
+    ap.add_argument("--step-min", type=int, default=10, help="minutes between samples")
     ap.add_argument("--checks", type=int, default=20)
     ap.add_argument("--incidents", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)

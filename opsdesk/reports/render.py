@@ -24,6 +24,7 @@ from opsdesk.reports.models import Report, ReportKind, ReportStatus
 from opsdesk.web import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
+AVAILABILITY_BARS = 20
 
 
 @cache
@@ -84,8 +85,9 @@ def _monthly_charts(t: i18n.Translate, report: Report) -> dict[str, str]:
         )
     measured = [(h["name"], h["availability"]) for h in hosts if h["availability"] is not None]
     measured += [(c["name"], c["uptime"]) for c in data.get("checks", []) if c["uptime"] is not None]
-    if measured:
-        out["availability"] = charts.availability_bars(measured, t("report.chart.availability"))
+    if measured:  # the worst ones: a bar per server of a large customer would not fit a page
+        worst = sorted(measured, key=lambda row: row[1])[:AVAILABILITY_BARS]
+        out["availability"] = charts.availability_bars(worst, t("report.chart.availability"))
     incidents = data.get("incidents", {})
     if incidents.get("total"):
         days = _days(report.period_start, report.period_end)
@@ -110,6 +112,7 @@ def context(report: Report, lang: str, settings: Settings) -> dict[str, Any]:
         ctx["timeline"] = _timeline(t, report.data.get("timeline", []))
     else:
         ctx["charts"] = _monthly_charts(t, report)
+        ctx["availability_bars"] = AVAILABILITY_BARS
         rows = report.data.get("changes", {}).get("rows", [])
         ctx["changes"] = [
             {**r, "text": event_text(t, HostEvent(kind=r["kind"], attrs=r["attrs"]))} for r in rows

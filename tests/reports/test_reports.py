@@ -22,7 +22,7 @@ from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.metrics.store import HOUR_MS
 from opsdesk.metrics.types import Sample, SeriesKey
 from opsdesk.monitors.models import Monitor, MonitorEvent, MonitorState
-from opsdesk.reports import service
+from opsdesk.reports import render, service
 from opsdesk.reports.models import Report, ReportStatus
 from opsdesk.reports.period import BadMonth, month_bounds, parse_month
 from opsdesk.tenancy.models import Asset, AssetType, Customer
@@ -301,3 +301,22 @@ def test_resolving_an_incident_drafts_its_fault_report(
     assert [r["id"] for r in again] == [drafts[0]["id"]] and again[0]["generated_at"] > drafts[0][
         "generated_at"
     ]
+
+
+def test_availability_chart_draws_the_worst_of_a_large_customer(sqlite_runtime: Runtime) -> None:
+    def monthly(hosts: int) -> Report:
+        rows = [{"name": f"app-{n:02d}", "availability": 90.0 + n / 10, "daily_cpu": [], "daily_mem": [],
+                 "ip": "", "cpu_avg": None, "cpu_max": None, "mem_avg": None, "mem_max": None,
+                 "disk_max": None, "disk_mount": ""} for n in range(hosts)]  # fmt: skip
+        incidents = {"total": 0, "by_severity": {}, "rows": [], "mtta_minutes": None, "mttr_minutes": None}
+        summary = {"hosts": hosts, "checks": 0, "host_availability": 95.0, "check_uptime": None}
+        data = {"customer": {"name": "Big", "code": "BIG"}, "hosts": rows, "checks": [],
+                "incidents": incidents, "changes": {"rows": [], "total": 0}, "notifications_sent": 0,
+                "summary": summary}  # fmt: skip
+        return Report(id=1, customer_id=1, kind="monthly", status=ReportStatus.draft, title="", data=data,
+                      period_start=OCT_START, period_end=OCT_END, generated_at=OCT_END,
+                      summary="")  # fmt: skip
+
+    large = render.html(monthly(25), "en", sqlite_runtime.settings)
+    assert "The 20 lowest are drawn" in large and "app-24" in large  # still in the table
+    assert "The 20 lowest are drawn" not in render.html(monthly(3), "en", sqlite_runtime.settings)
