@@ -43,8 +43,7 @@ from opsdesk.core import migrate
 from opsdesk.core.config import ConfigError, Settings, load_settings, mask_url, masked_dump
 from opsdesk.core.db import utcnow
 from opsdesk.core.runtime import build_runtime
-from opsdesk.reports import render as report_render
-from opsdesk.reports import service as report_service
+from opsdesk.reports.batch import monthly_reports
 from opsdesk.reports.period import BadMonth, parse_month, previous_month
 from opsdesk.tenancy.asset_import import ImportFailed, import_assets
 from opsdesk.tenancy.models import Customer, StaffAssignment, StaffRole
@@ -650,12 +649,6 @@ def config_show() -> None:
 # --- reports ---------------------------------------------------------------------------------
 
 
-class ReportLanguage(StrEnum):
-    zh_cn = "zh-CN"
-    en = "en"
-    both = "both"
-
-
 @report_app.command("monthly")
 def report_monthly(
     month: Annotated[str, typer.Option(help="YYYY-MM (Beijing time); default: last month.")] = "",
@@ -664,47 +657,37 @@ def report_monthly(
     ] = None,
     publish: Annotated[bool, typer.Option(help="Publish to the customers' portals as well.")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the PDFs into this directory.")] = None,
-    lang: Annotated[ReportLanguage, typer.Option(help="PDF language.")] = ReportLanguage.both,
+    lang: Annotated[
+        list[LanguageChoice] | None, typer.Option(help="PDF language; repeatable; default: both.")
+    ] = None,
 ) -> None:
     """Draft (or refresh) each customer's monthly report; optionally publish it and write PDFs."""
     try:
         year, number = parse_month(month) if month else previous_month(utcnow())
     except BadMonth as exc:
         raise CliError(str(exc), 2) from exc
-    languages = ["zh-CN", "en"] if lang is ReportLanguage.both else [lang.value]
-    s = settings()
-    rt = build_runtime(s)
+    languages = tuple(choice.value for choice in lang or LanguageChoice)
+    rt = build_runtime(settings())
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out)
-    made: list[tuple[str, str, int]] = []
+    lines: list[str] = []
     try:
         with rt.sessions.begin() as session, progress:
-            bind(session, cli_principal(os.getenv("USER") or "cli"))
+            operator = cli_principal(os.getenv("USER") or "cli")
+            bind(session, operator)
             codes = customer or list(session.scalars(select(Customer.code).order_by(Customer.code)))
-            task = progress.add_task(f"reports {year:04d}-{number:02d}", total=len(codes))
-            for code in codes:
-                found = _customer(session, code)
-                try:
-                    report = report_service.monthly(session, rt.metrics, found, year, number)
-                except report_service.AlreadyPublished as exc:
-                    out.print(f"skipped: {exc}", markup=False)
-                    progress.advance(task)
-                    continue
-                if publish:
-                    report_service.publish(report, cli_principal(os.getenv("USER") or "cli").label)
-                session.flush()
-                if out_dir is not None:
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    for language in languages:
-                        target = out_dir / report_render.filename(report, language, "pdf")
-                        target.write_bytes(report_render.pdf(report, language, s))
-                made.append((code, report.status.value, report.id))
+            found = [_customer(session, code) for code in codes]
+            task = progress.add_task(f"reports {year:04d}-{number:02d}", total=len(found))
+
+            def done(line: str) -> None:
+                lines.append(line)
                 progress.advance(task)
+
+            monthly_reports(session, rt.metrics, rt.settings, found, (year, number),
+                            operator.label if publish else None, out_dir, languages, done)  # fmt: skip
     finally:
         rt.close()
-    for code, status, report_id in made:
-        out.print(f"{code}: report {report_id} ({status})", markup=False)
-    if out_dir:
-        out.print(f"PDFs written to {out_dir}", markup=False)
+    for line in lines + ([f"PDFs written to {out_dir}"] if out_dir else []):
+        out.print(line, markup=False)
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ the provider, because the report is written for the customer.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,13 +13,10 @@ from sqlalchemy.orm import Session
 
 from opsdesk.alerting.incidents import SENTENCE_ONLY
 from opsdesk.alerting.models import Alert, Incident, IncidentEvent
+from opsdesk.reports.period import minutes_between
 from opsdesk.tenancy.models import Asset, Customer
 
 SENTENCE_KEYS = ("rule", "level", "silence", "side", "before", "after")
-
-
-def _minutes(a: datetime | None, b: datetime | None) -> float | None:
-    return None if a is None or b is None else round((b - a).total_seconds() / 60, 1)
 
 
 def public_timeline(session: Session, incident: Incident) -> list[dict[str, Any]]:
@@ -58,8 +54,8 @@ def fault_data(session: Session, incident: Incident) -> dict[str, Any]:
             "opened_at": incident.opened_at.isoformat(),
             "acknowledged_at": incident.acknowledged_at.isoformat() if incident.acknowledged_at else None,
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-            "minutes_to_acknowledge": _minutes(incident.opened_at, incident.acknowledged_at),
-            "minutes_to_resolve": _minutes(incident.opened_at, incident.resolved_at),
+            "minutes_to_acknowledge": minutes_between(incident.opened_at, incident.acknowledged_at),
+            "minutes_to_resolve": minutes_between(incident.opened_at, incident.resolved_at),
         },
         "asset": {"name": asset.name, "type": asset.type.value, "ip": asset.ip} if asset else None,
         "alerts": [

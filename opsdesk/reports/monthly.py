@@ -25,6 +25,7 @@ from opsdesk.metrics.types import Matcher, Point
 from opsdesk.monitors.models import Monitor
 from opsdesk.monitors.service import uptime
 from opsdesk.notify.models import DeliveryState, Notification
+from opsdesk.reports.period import minutes_between
 from opsdesk.tenancy.models import Asset, AssetType, Customer
 
 EVENT_LIST_LIMIT = 50
@@ -32,10 +33,6 @@ EVENT_LIST_LIMIT = 50
 
 def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-def _minutes(a: datetime | None, b: datetime | None) -> float | None:
-    return None if a is None or b is None else round((b - a).total_seconds() / 60, 1)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -124,8 +121,8 @@ def check_figures(
 
 
 def incident_figures(incidents: list[Incident], assets: dict[int, Asset]) -> dict[str, Any]:
-    ack = [m for i in incidents if (m := _minutes(i.opened_at, i.acknowledged_at)) is not None]
-    fix = [m for i in incidents if (m := _minutes(i.opened_at, i.resolved_at)) is not None]
+    ack = [m for i in incidents if (m := minutes_between(i.opened_at, i.acknowledged_at)) is not None]
+    fix = [m for i in incidents if (m := minutes_between(i.opened_at, i.resolved_at)) is not None]
     by_day: Counter[tuple[str, str]] = Counter(
         (i.opened_at.astimezone(CHINA).strftime("%Y-%m-%d"), i.severity.value) for i in incidents
     )
@@ -147,7 +144,7 @@ def incident_figures(incidents: list[Incident], assets: dict[int, Asset]) -> dic
                 "asset": assets[i.asset_id].name if i.asset_id in assets else "",
                 "opened_at": i.opened_at.isoformat(),
                 "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
-                "minutes": _minutes(i.opened_at, i.resolved_at),
+                "minutes": minutes_between(i.opened_at, i.resolved_at),
             }
             for i in incidents
         ],

@@ -35,3 +35,8 @@ def previous_month(now: datetime) -> tuple[int, int]:
 
 def month_label(start: datetime) -> str:
     return start.astimezone(CHINA).strftime("%Y-%m")
+
+
+def minutes_between(a: datetime | None, b: datetime | None) -> float | None:
+    """Minutes from a to b to one decimal; None while either is unknown (not acknowledged yet)."""
+    return None if a is None or b is None else round((b - a).total_seconds() / 60, 1)

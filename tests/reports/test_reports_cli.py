@@ -34,6 +34,9 @@ def test_monthly_reports_for_every_customer(rt: Runtime, tmp_path: Path) -> None
         assert all(r.published_by == "cli:tester" for r in reports)
     again = ok("report", "monthly", "--month", "2026-10", "--customer", "ACME")
     assert "skipped" in again.output and "already published" in again.output  # what the customer got stays
+    english = tmp_path / "en"
+    ok("report", "monthly", "--month", "2026-09", "--customer", "BETA", "--lang", "en", "--out", str(english))
+    assert [p.name for p in english.iterdir()] == ["monthly-report-BETA-2026-09-en.pdf"]
 
 
 def test_bad_month_and_unknown_customer_are_refused(rt: Runtime) -> None:
