@@ -182,12 +182,14 @@ def test_engineer_sees_host_go_down_and_acknowledges_from_the_board(
             page.locator(f"#host-{asset}[data-status=down]").wait_for(timeout=20_000)
             assert "Down" in tile.inner_text() and "tile-down" in (tile.get_attribute("class") or "")
             assert page.evaluate("window.boardNotReloaded === true")
-            # the tile is red once it says down (read in one step: the board may refresh in between)
-            red = page.wait_for_function(
+            # the tile is red as soon as it says down: no colour fade (read in one step: the board
+            # may refresh in between)
+            red = page.evaluate(
                 f"""() => {{ const e = document.getElementById('host-{asset}');
-                    return e.dataset.status === 'down' && getComputedStyle(e).backgroundColor }}"""
-            ).json_value()
-            assert red == "rgb(180, 35, 24)", red
+                    return [e.dataset.status, getComputedStyle(e).backgroundColor] }}"""
+            )
+            assert red == ["down", "rgb(180, 35, 24)"], red
+            assert tile.evaluate("e => getComputedStyle(e).transitionDuration") == "0s"
 
             incident_id = wait_for(lambda: host_down_incident(rt, asset), 20, "the host-down incident")
             link = page.locator(f"#board-incident-{incident_id}")
