@@ -5,8 +5,9 @@ CLIENTS client processes with CONNS keep-alive connections each; each connection
 the hosts, posting a batch per host per "tick" (91 samples: CPU per mode and core, memory,
 filesystems, disks, NICs, TCP states), gzip compressed as the agent sends it, each host's batches
 in order. The figure is samples stored per second, measured by the server's answers. The
-baseline, measured in the same run, is the metric store's own bulk write of the same samples
-in-process, with no HTTP and no validation.
+baselines, measured in the same run, are the metric store's own bulk writes of the same samples
+in-process, with no HTTP and no validation: write() with samples, and write_blocks() with a
+block per batch, as the server's ingest writer uses it.
 
 --without-alert-loop serves with the alert evaluation loop idle: a diagnostic that sizes the
 ingest path alone. BENCH_SERVER="command" runs another server command in its place (say, an older
@@ -115,16 +116,25 @@ def host_samples(i: int, tick: int) -> list[list[Any]]:
     return out
 
 
-def batch(i: int, tick: int, t0: int) -> bytes:
+def batch(i: int, tick: int, t0: int, version: int = 2) -> bytes:
+    """A host's batch as the agent sends it (version 2), or as older agents did (version 1)."""
+    samples = host_samples(i, tick)
+    if version == 2:
+        values: dict[str, Any] = {
+            "series": [[name, labels] for name, labels, _ in samples],
+            "values": [value for _, _, value in samples],
+        }
+    else:
+        values = {"samples": samples}
     return gzip_batch(
         {
-            "v": 1,
+            "v": version,
             "seq": tick + 1,
             "instance": f"bench-{i}",
             "t": t0 + tick * 15_000,
             "interval": 15,
             "agent": {"version": "bench", "hostname": f"host-{i}"},
-            "samples": host_samples(i, tick),
+            **values,
             "events": [],
             "inventory": None,
             "top": None,
@@ -184,7 +194,15 @@ def request(token: str, body: bytes) -> bytes:
 
 
 def client(
-    url: str, hosts: list[tuple[int, str]], ticks: int, t0: int, conns: int, ready: Any, go: Any, out: Any
+    url: str,
+    hosts: list[tuple[int, str]],
+    ticks: int,
+    t0: int,
+    conns: int,
+    version: int,
+    ready: Any,
+    go: Any,
+    out: Any,
 ) -> None:
     # Requests are built before the clock starts: the figure is the server's, not the clients'.
     # Each connection plays some of the hosts, sending each host's batches in order of seq.
@@ -192,7 +210,10 @@ def client(
     for c in range(conns):
         mine = hosts[c::conns]
         agents.append(
-            Agent(url, [request(token, batch(i, tick, t0)) for tick in range(ticks) for i, token in mine])
+            Agent(
+                url,
+                [request(token, batch(i, tick, t0, version)) for tick in range(ticks) for i, token in mine],
+            )
         )
     ready.put(1)
     go.wait()
@@ -236,23 +257,31 @@ def seed(data_dir: Path, hosts: int) -> tuple[dict[str, str], list[tuple[int, st
     return env, out
 
 
-def baseline(hosts: int, ticks: int, t0: int) -> float:
+def baseline(hosts: int, ticks: int, t0: int, blocks: bool) -> float:
+    """The store alone: each host's batch written as samples (write) or as a block (write_blocks,
+    what the server's ingest writer uses), one write per batch."""
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/base.db")
-        batches = []
+        keys = [
+            [
+                SeriesKey({**lab, "asset": str(i + 1), "customer": "1", "__name__": n})
+                for n, lab, _ in host_samples(i, 0)
+            ]
+            for i in range(hosts)
+        ]
+        writes: list[Any] = []
         for tick in range(ticks):
             for i in range(hosts):
-                base = {"asset": str(i + 1), "customer": "1"}
-                batches.append(
-                    [
-                        Sample(SeriesKey({**lab, **base, "__name__": n}), t0 + tick * 15_000, v)
-                        for n, lab, v in host_samples(i, tick)
-                    ]
-                )
-        n = sum(len(b) for b in batches)
+                t, values = t0 + tick * 15_000, [v for _, _, v in host_samples(i, tick)]
+                if blocks:
+                    writes.append([(keys[i], t, values)])
+                else:
+                    writes.append([Sample(k, t, v) for k, v in zip(keys[i], values, strict=True)])
+        n = hosts * ticks * len(keys[0])
+        write = store.write_blocks if blocks else store.write
         start = time.perf_counter()
-        for b in batches:  # one write per batch, as the server does
-            store.write(b)
+        for w in writes:
+            write(w)
         elapsed = time.perf_counter() - start
         store.close()
     return n / elapsed
@@ -279,6 +308,7 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=20)
     ap.add_argument("--clients", type=int, default=2, help="client processes")
     ap.add_argument("--conns", type=int, default=8, help="connections (agents in flight) per client")
+    ap.add_argument("--batch-version", type=int, choices=(1, 2), default=2, help="1: as older agents send")
     ap.add_argument("--without-alert-loop", action="store_true", help="diagnostic: alert loop idle")
     ap.add_argument("--serve-without-alert-loop", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -310,7 +340,10 @@ def main() -> None:
         go = mp.Event()
         shares = [hosts[k :: args.clients] for k in range(args.clients)]
         procs = [
-            mp.Process(target=client, args=(url, share, args.ticks, t0, args.conns, ready, go, queue))
+            mp.Process(
+                target=client,
+                args=(url, share, args.ticks, t0, args.conns, args.batch_version, ready, go, queue),
+            )
             for share in shares
         ]
         for p in procs:
@@ -337,15 +370,18 @@ def main() -> None:
         server.wait(20)
         log.close()
     http_rate = stored / elapsed
-    base_rate = baseline(args.hosts, args.ticks, t0)
+    base_rate = baseline(args.hosts, args.ticks, t0, blocks=False)
+    block_rate = baseline(args.hosts, args.ticks, t0, blocks=True)
     batches = args.hosts * args.ticks
     print(
         f"ingest over HTTP: {args.hosts} hosts x {args.ticks} batches, {args.clients} client processes"
-        f" x {args.conns} connections" + (" (alert evaluation loop idle)" if args.without_alert_loop else "")
+        f" x {args.conns} connections, batch format v{args.batch_version}"
+        + (" (alert evaluation loop idle)" if args.without_alert_loop else "")
     )
     print(f"  end to end:           {http_rate:,.0f} samples/s  ({batches / elapsed:,.0f} batches/s)")
     print(f"  baseline store write: {base_rate:,.0f} samples/s  (in-process, no HTTP, no validation)")
-    print(f"  ratio: {http_rate / base_rate:.2f}x baseline")
+    print(f"  baseline write_blocks: {block_rate:,.0f} samples/s  (the same, a block per batch)")
+    print(f"  ratio: {http_rate / base_rate:.2f}x write, {http_rate / block_rate:.2f}x write_blocks")
     print(f"  CPU: server process {cpu_share:.0%} of one core, clients {client_share:.0%} of one core")
 
 

@@ -79,7 +79,7 @@ class Agent:
         samples = self.resources.collect()
         events = self.watcher.check()
         return {
-            "v": 1,
+            "v": 2,
             "seq": 0,  # set when spooled
             "instance": self.spool.instance,
             # On a 100 ms grid: scheduling jitter then leaves equal deltas, which the metric store
@@ -87,7 +87,9 @@ class Agent:
             "t": round(now * 10) * 100,
             "interval": self.config.interval,
             "agent": {"version": __version__, "hostname": socket.gethostname()},
-            "samples": [[name, labels, value] for name, labels, value in samples],
+            # Series and values apart: the series repeat byte for byte, which the server recognises.
+            "series": [[name, labels] for name, labels, _ in samples],
+            "values": [value for _, _, value in samples],
             "events": events,
             "inventory": self._inventory_due(now),
             "top": self.resources.top_processes(),

@@ -28,21 +28,39 @@ from sqlalchemy.orm import Session
 
 from opsdesk.core.db import utcnow
 from opsdesk.core.runtime import Runtime
-from opsdesk.metrics import Sample
+from opsdesk.metrics import Block, MetricStore, Sample
 
 J = TypeVar("J")
 R = TypeVar("R")
+W = TypeVar("W")  # what a group stores in the metric store: samples, or blocks of them
 MAX_GROUP = 1000
 log = logging.getLogger("opsdesk.group_commit")
 
 # apply(session, jobs, now) -> (samples to store, one result per job, in order)
-Apply = Callable[[Session, list[J], datetime], tuple[list[Sample], list[R]]]
+Apply = Callable[[Session, list[J], datetime], tuple[list[W], list[R]]]
+Store = Callable[[MetricStore, list[W]], int]  # write_samples or write_blocks
+
+
+def write_samples(store: MetricStore, samples: list[Sample]) -> int:
+    return store.write(samples)
+
+
+def write_blocks(store: MetricStore, blocks: list[Block]) -> int:
+    return store.write_blocks(blocks)
+
+
 Waiter = Future[R] | asyncio.Future[R]  # submit()'s, or run()'s on the caller's event loop
 
 
-class GroupCommitter(Generic[J, R]):
-    def __init__(self, rt: Runtime, apply: Apply[J, R], name: str) -> None:
-        self.rt, self.apply, self.name = rt, apply, name
+class GroupCommitter(Generic[J, R, W]):
+    def __init__(
+        self,
+        rt: Runtime,
+        apply: Apply[J, W, R],  # the alias takes its parameters in order of use: J, W, R
+        name: str,
+        store: Store[W],
+    ) -> None:
+        self.rt, self.apply, self.name, self.store = rt, apply, name, store
         # SimpleQueue: put() is one C call, made on the event loop for every job.
         self._queue: queue.SimpleQueue[tuple[J, Waiter[R]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -103,7 +121,7 @@ class GroupCommitter(Generic[J, R]):
                 # Samples first: if the commit fails the sender retries, and the metric store
                 # drops the samples it already has.
                 if samples:
-                    self.rt.metrics.write(samples)
+                    self.store(self.rt.metrics, samples)
                 session.commit()
         except Exception as exc:
             log.exception("%s: group of %d failed", self.name, len(group))

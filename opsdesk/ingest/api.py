@@ -173,21 +173,21 @@ def _inflate(rt: Runtime, body: bytes, encoding: str) -> bytes:
         raise HTTPException(422, str(exc)) from exc
 
 
-def _parse(rt: Runtime, raw: bytes) -> AgentBatch:
+def _parse(rt: Runtime, raw: bytes, asset_id: int) -> AgentBatch:
     try:
-        return parse(raw, rt.settings.ingest, int(time.time() * 1000))
+        return parse(raw, rt.settings.ingest, int(time.time() * 1000), asset_id)
     except BatchRejected as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
-async def _validate(rt: Runtime, body: bytes, encoding: str) -> AgentBatch:
+async def _validate(rt: Runtime, body: bytes, encoding: str, asset_id: int) -> AgentBatch:
     if len(body) > INLINE_BODY_BYTES:
         raw = await run_in_threadpool(_inflate, rt, body, encoding)
     else:
         raw = _inflate(rt, body, encoding)
     if len(raw) > INLINE_JSON_BYTES:
-        return await run_in_threadpool(_parse, rt, raw)
-    return _parse(rt, raw)
+        return await run_in_threadpool(_parse, rt, raw, asset_id)
+    return _parse(rt, raw, asset_id)
 
 
 async def take_batch(state: State, auth: str, body: bytes, encoding: str) -> bytes:
@@ -205,7 +205,7 @@ async def take_batch(state: State, auth: str, body: bytes, encoding: str) -> byt
     asset = _authorise_cached(token)
     if asset is None:
         asset = await _authorise_async(rt, token)
-    batch = await _validate(rt, body, encoding.lower())
+    batch = await _validate(rt, body, encoding.lower(), asset.id)
     try:
         result = await writer.run((asset, batch))
         if batch.check_results and not result.duplicate:

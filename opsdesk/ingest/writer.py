@@ -19,13 +19,13 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from opsdesk.core.group_commit import GroupCommitter
+from opsdesk.core.group_commit import GroupCommitter, write_blocks
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.ingest import service
 from opsdesk.ingest.schema import AgentBatch
 from opsdesk.ingest.service import HostRow, IngestResult, apply_batch
-from opsdesk.metrics import Sample
+from opsdesk.metrics import Block
 
 _STATES = cast(Table, HostState.__table__)
 _EVENTS = cast(Table, HostEvent.__table__)
@@ -49,9 +49,7 @@ class AssetRef:
 Job = tuple[AssetRef, AgentBatch]
 
 
-def apply_batches(
-    session: Session, jobs: list[Job], now: datetime
-) -> tuple[list[Sample], list[IngestResult]]:
+def apply_batches(session: Session, jobs: list[Job], now: datetime) -> tuple[list[Block], list[IngestResult]]:
     conn = session.connection()
     ids = {asset.id for asset, _ in jobs}
     hosts = {
@@ -60,21 +58,22 @@ def apply_batches(
     }
     owners: dict[int, AssetRef] = {}
     events: list[dict[str, Any]] = []
-    samples: list[Sample] = []
+    blocks: list[Block] = []
     results: list[IngestResult] = []
     for asset, batch in jobs:  # in order: a host's later batch sees its earlier one
         host = hosts.get(asset.id)
         if host is None:
             host = hosts[asset.id] = HostRow.new(batch, now)
             owners[asset.id] = asset
-        result, batch_samples = apply_batch(host, asset.id, asset.customer_id, batch, now, events)
-        samples.extend(batch_samples)
+        result, block = apply_batch(host, asset.id, asset.customer_id, batch, now, events)
+        if block is not None and block[0]:
+            blocks.append(block)
         results.append(result)
     _write_states(conn, hosts, owners)
     if events:
         conn.execute(insert(_EVENTS), events)
     freeze_new_series()
-    return samples, results
+    return blocks, results
 
 
 FREEZE_EVERY = 20_000  # new series keys
@@ -139,6 +138,6 @@ def _by_columns(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
-class IngestWriter(GroupCommitter[Job, IngestResult]):
+class IngestWriter(GroupCommitter[Job, IngestResult, Block]):
     def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt, apply_batches, "ingest-writer")
+        super().__init__(rt, apply_batches, "ingest-writer", write_blocks)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from opsdesk.metrics.sqlite_store import SQLiteMetricStore
-from opsdesk.metrics.store import MetricStore, Retention
+from opsdesk.metrics.store import Block, MetricStore, Retention
 from opsdesk.metrics.types import Latest, Matcher, Op, Point, Sample, SeriesKey, SeriesResult
 
 __all__ = [
+    "Block",
     "Latest",
     "Matcher",
     "MetricStore",

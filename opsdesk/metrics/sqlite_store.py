@@ -24,22 +24,27 @@ import threading
 import time
 from array import array
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from itertools import compress
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import compress, repeat
 from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 from opsdesk.metrics import codec
 from opsdesk.metrics.aggregate import Buckets, _sum, bucket_samples, merge_buckets
 from opsdesk.metrics.head import WINDOW_MS, Head, decode_log, encode_log
-from opsdesk.metrics.store import DAY_MS, RESOLUTIONS_MS, MetricStore, Retention
+from opsdesk.metrics.store import DAY_MS, RESOLUTIONS_MS, Block, MetricStore, Retention
 from opsdesk.metrics.types import Latest, Matcher, Op, Point, Sample, SeriesKey, SeriesResult
 
 RES_5M, RES_1H = RESOLUTIONS_MS
 FORMAT = "1"
 _NO_HEAD = 2**63 - 1
 _T, _V = itemgetter(1), itemgetter(2)
+_NEWEST = itemgetter(-1)
+_new = tuple.__new__
+MAX_RUNS = 200_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,6 +78,32 @@ def _decode_buckets(blob: bytes) -> Buckets:
 
 def _window(t: int) -> int:
     return t - t % WINDOW_MS
+
+
+@dataclass(slots=True)
+class _Log:
+    """The samples a write placed into heads, as the columns of its head_log record."""
+
+    sids: array[int] = field(default_factory=lambda: array("I"))
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    vs: array[float] = field(default_factory=lambda: array("d"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A block's series as open heads of one window: their time and value arrays, in order."""
+
+    keys: list[SeriesKey]  # held, so that the id it is found by stays this list's
+    generation: int
+    window: int
+    end: int
+    ts: list[array[int]]
+    vs: list[array[float]]
+    sids: array[int]
+
+
+def _consume(calls: Iterable[object]) -> None:
+    deque(calls, maxlen=0)
 
 
 class SQLiteMetricStore(MetricStore):
@@ -119,6 +150,9 @@ class SQLiteMetricStore(MetricStore):
         self._heads: dict[int, Head] = {}
         # The same open heads by key: the writer finds a sample's head in one lookup, not two.
         self._open: dict[SeriesKey, Head] = {}
+        # Blocks (write_blocks) by the id of their key list: a host's batches share one list.
+        self._runs: dict[int, _Run] = {}
+        self._generation = 0
         self._hints: dict[int, int] = {}
         self._clock = 0  # newest window written to, capped by the wall clock
         self._log_floor = 0
@@ -156,12 +190,39 @@ class SQLiteMetricStore(MetricStore):
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, samples: Iterable[Sample]) -> int:
+        rows = samples if isinstance(samples, list) else list(samples)
+        return self._in_transaction(lambda late, log: self._place_rows(rows, late, log))
+
+    def write_blocks(self, blocks: Sequence[Block]) -> int:
+        if any(len(keys) != len(values) for keys, _, values in blocks):
+            raise ValueError("a block needs one value per series")
+
+        def place(late: Late, log: _Log) -> None:
+            for keys, t, values in blocks:
+                if not self._append_block(keys, t, values, log):
+                    self._place_rows(list(map(_new, repeat(Sample), zip(keys, repeat(t), values))), late, log)
+
+        return self._in_transaction(place)
+
+    def _in_transaction(self, place: Callable[[Late, _Log], None]) -> int:
+        """Place samples into heads (or set late ones aside), then log and commit them at once."""
         with self._lock:
             self._check_open()
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                stored = self._write(samples)
+                self._sealed_now = False
+                late: Late = defaultdict(list)
+                log = _Log()
+                place(late, log)
+                if log.sids:
+                    db.execute(
+                        "INSERT INTO head_log (max_t, data) VALUES (?, ?)",
+                        (max(log.ts), encode_log(log.sids, log.ts, log.vs)),
+                    )
+                stored = len(log.sids) + self._write_late(late)
+                if self._sealed_now:
+                    self._trim_log()
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -169,15 +230,12 @@ class SQLiteMetricStore(MetricStore):
                 raise
             return stored
 
-    def _write(self, samples: Iterable[Sample]) -> int:
-        rows = samples if isinstance(samples, list) else list(samples)
+    def _place_rows(self, rows: list[Sample], late: Late, log: _Log) -> None:
         ids, open_ = self._ids, self._open
         # The loop notes only each sample's series id (-1: not stored, a duplicate or late); the
         # log's time and value columns are then built from the samples in C.
         sids: list[int] = []
         add_id = sids.append
-        late: Late = defaultdict(list)
-        self._sealed_now = False
         skipped = False
         for key, t, v in rows:
             head = open_.get(key)
@@ -198,16 +256,48 @@ class SQLiteMetricStore(MetricStore):
         if skipped:
             rows = list(compress(rows, [sid >= 0 for sid in sids]))
             sids = [sid for sid in sids if sid >= 0]
-        if sids:
-            log_ts = array("q", map(_T, rows))
-            self._db.execute(
-                "INSERT INTO head_log (max_t, data) VALUES (?, ?)",
-                (max(log_ts), encode_log(array("I", sids), log_ts, array("d", map(_V, rows)))),
-            )
-        stored = len(sids) + self._write_late(late)
-        if self._sealed_now:
-            self._trim_log()
-        return stored
+        log.sids.extend(sids)
+        log.ts.extend(map(_T, rows))
+        log.vs.extend(map(_V, rows))
+
+    def _append_block(self, keys: list[SeriesKey], t: int, values: list[float], log: _Log) -> bool:
+        """A block's samples appended to their open heads with C-level calls, when every series
+        has one in t's window and t is past its newest sample; else False (nothing done)."""
+        run = self._runs.get(id(keys))
+        if run is None or run.keys is not keys or run.generation != self._generation:
+            run = self._run_of(keys)
+            if run is None:
+                return False
+        if not run.window <= t < run.end or max(map(_NEWEST, run.ts)) >= t:
+            return False
+        _consume(map(array.append, run.ts, repeat(t)))
+        _consume(map(array.append, run.vs, values))
+        log.sids.extend(run.sids)
+        log.ts.extend(repeat(t, len(keys)))
+        log.vs.extend(values)
+        return True
+
+    def _run_of(self, keys: list[SeriesKey]) -> _Run | None:
+        """The open heads of a block's series, remembered until any head is opened or sealed."""
+        heads = [self._open.get(key) for key in keys]
+        if not keys or None in heads:
+            return None
+        opened = cast(list[Head], heads)
+        window = opened[0].window
+        if any(h.window != window for h in opened) or len({h.sid for h in opened}) != len(opened):
+            return None  # windows apart, or a series twice: the sample-by-sample path decides
+        if len(self._runs) > MAX_RUNS:
+            self._runs.clear()
+        run = self._runs[id(keys)] = _Run(
+            keys,
+            self._generation,
+            window,
+            window + WINDOW_MS,
+            [h.ts for h in opened],
+            [h.vs for h in opened],
+            array("I", [h.sid for h in opened]),
+        )
+        return run
 
     def _place(self, sid: int, t: int, v: float, late: Late) -> bool:
         """Put a sample into its series' head; False if a duplicate or set aside as late."""
@@ -258,11 +348,13 @@ class SQLiteMetricStore(MetricStore):
     def _open_head(self, sid: int, head: Head) -> Head:
         head.sid = sid
         self._heads[sid] = self._open[self._keys[sid]] = head
+        self._generation += 1  # remembered runs of heads are out of date
         return head
 
     def _seal(self, sid: int, head: Head) -> None:
         self._store_window(sid, head.window, head.ts.tolist(), head.vs.tolist())
         del self._heads[sid], self._open[self._keys[sid]]
+        self._generation += 1
         self._sealed_now = True
 
     def _store_window(self, sid: int, w: int, ts: list[int], vs: list[float]) -> None:

@@ -14,6 +14,10 @@ HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 RESOLUTIONS_MS = (5 * MINUTE_MS, HOUR_MS)  # stored rollups, finest first
 
+# Samples of several series at one time, value i for series i: an agent's batch. The same list of
+# keys is passed for each batch of a host while its series stay the same.
+Block = tuple[list[SeriesKey], int, list[float]]
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -34,6 +38,13 @@ class MetricStore(ABC):
     @abstractmethod
     def write(self, samples: Iterable[Sample]) -> int:
         """Store a batch durably before returning; returns how many samples were new."""
+
+    def write_blocks(self, blocks: Sequence[Block]) -> int:
+        """write() for samples given as blocks, durably and in one go; the same result. A backend
+        may store a block faster than its samples one by one."""
+        return self.write(
+            [Sample(k, t, v) for keys, t, values in blocks for k, v in zip(keys, values, strict=True)]
+        )
 
     @abstractmethod
     def read_range(self, matchers: Sequence[Matcher], start: int, end: int, step: int) -> list[SeriesResult]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsdesk.core.group_commit import GroupCommitter
+from opsdesk.core.group_commit import GroupCommitter, write_samples
 from opsdesk.core.runtime import Runtime
 from opsdesk.metrics import Sample, SeriesKey
 from opsdesk.monitors.checks.base import CheckResult
@@ -79,6 +79,6 @@ def apply_outcomes(
     return samples, recorded
 
 
-class ResultWriter(GroupCommitter[Outcome, Recorded]):
+class ResultWriter(GroupCommitter[Outcome, Recorded, Sample]):
     def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt, apply_outcomes, "monitor-results")
+        super().__init__(rt, apply_outcomes, "monitor-results", write_samples)

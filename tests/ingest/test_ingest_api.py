@@ -88,7 +88,9 @@ def test_replayed_batch_is_not_stored_twice(world: World, agent: httpx.Client, r
         (b"not gzip at all", 422, "gzip"),
         (gzip.compress(b"{not json"), 422, "JSON"),
         (gzip.compress(json.dumps({"v": 1}).encode()), 422, "seq"),
-        (gzip.compress(json.dumps(batch(1, v=2)).encode()), 422, "v"),
+        (gzip.compress(json.dumps(batch(1, v=3)).encode()), 422, "v"),
+        # version 2 sends series and values, not samples
+        (gzip.compress(json.dumps(batch(1, v=2)).encode()), 422, "unknown field `samples`"),
         (gzip.compress(json.dumps(batch(1, samples=[["bad name", {}, 1]])).encode()), 422, "samples"),
         (gzip.compress(json.dumps(batch(1, samples=[["x", {}, "NaN"]])).encode()), 422, "samples"),
         (gzip.compress(json.dumps(batch(1, samples=[["x", {"asset": "99"}, 1]])).encode()), 422, "reserved"),

@@ -18,7 +18,7 @@ from opsdesk.accounts import tokens
 from opsdesk.accounts.principal import Role, Scope
 from opsdesk.accounts.service import create_user
 from opsdesk.core.config import IngestSettings
-from opsdesk.core.group_commit import GroupCommitter
+from opsdesk.core.group_commit import GroupCommitter, write_samples
 from opsdesk.core.runtime import Runtime
 from opsdesk.hosts.models import HostEvent, HostState
 from opsdesk.ingest import service
@@ -60,7 +60,7 @@ MALFORMED = [
     b"[1, 2]",
     raw() + b" trailing",
     json.dumps({"v": 1}).encode(),
-    raw(v=2),
+    raw(v=3),
     raw(seq=0),
     raw(samples=[["bad name", {}, 1]]),
     raw(samples=[["x", {}, "NaN"]]),
@@ -183,9 +183,9 @@ def agent_token(world: World, runtime: Runtime) -> str:
 
 def write_group(rt: Runtime, jobs: list[tuple[AssetRef, AgentBatch]], now: datetime) -> list[Any]:
     with rt.sessions() as session:
-        samples, results = apply_batches(session, jobs, now)
-        if samples:
-            rt.metrics.write(samples)
+        blocks, results = apply_batches(session, jobs, now)
+        if blocks:
+            rt.metrics.write_blocks(blocks)
         session.commit()
     return results
 
@@ -259,7 +259,9 @@ def test_run_answers_every_coroutine_and_passes_failures_on(runtime: Runtime) ->
             raise ValueError("refused")
         return [], [2 * j for j in jobs]
 
-    committer: GroupCommitter[int, int] = GroupCommitter(runtime, double, "test-committer")
+    committer: GroupCommitter[int, int, Sample] = GroupCommitter(
+        runtime, double, "test-committer", write_samples
+    )
 
     async def main() -> tuple[list[int], BaseException | None]:
         answers = await asyncio.gather(*(committer.run(j) for j in range(50)))
@@ -280,7 +282,9 @@ def test_run_answers_every_coroutine_and_passes_failures_on(runtime: Runtime) ->
     assert answers == [2 * j for j in range(50)]
     assert isinstance(failure, ValueError)
     # the thread API is unchanged
-    committer2: GroupCommitter[int, int] = GroupCommitter(runtime, double, "test-committer-2")
+    committer2: GroupCommitter[int, int, Sample] = GroupCommitter(
+        runtime, double, "test-committer-2", write_samples
+    )
     try:
         assert committer2.submit(21).result(10) == 42
     finally:
@@ -442,12 +446,13 @@ def test_large_batches_are_validated_off_the_event_loop_with_the_same_answers(
 def test_usual_batches_take_the_msgspec_path() -> None:
     now = int(time.time() * 1000)
     events = [{"t": now, "kind": "reboot", "attrs": {}}]
-    assert service._decode_fast(raw(events=events, top={"cpu": []}, inventory={"os": "linux"})) is not None
+    usual = raw(events=events, top={"cpu": []}, inventory={"os": "linux"})
+    assert service._decode_fast(usual, LIMITS.max_labels, None) is not None
     # check results, refusals and unknown metric names are left to pydantic
     result = {"monitor": 1, "t": now, "ok": True, "code": "ok", "message": "fine"}
-    assert service._decode_fast(raw(check_results=[result])) is None
-    assert service._decode_fast(raw(v=2)) is None
-    assert service._decode_fast(raw(samples=[["9bad", {}, 1]])) is None
+    assert service._decode_fast(raw(check_results=[result]), LIMITS.max_labels, None) is None
+    assert service._decode_fast(raw(v=3), LIMITS.max_labels, None) is None
+    assert service._decode_fast(raw(samples=[["9bad", {}, 1]]), LIMITS.max_labels, None) is None
 
 
 def test_token_misses_in_one_turn_are_looked_up_together(
