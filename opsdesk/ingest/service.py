@@ -13,7 +13,6 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
 from operator import itemgetter
 from typing import Annotated, Any
 
@@ -36,7 +35,7 @@ from opsdesk.ingest.schema import (
     check_limits,
     names_known,
 )
-from opsdesk.metrics import Block, Sample, SeriesKey
+from opsdesk.metrics import Block, SeriesKey
 
 
 class PayloadTooLarge(BatchRejected):
@@ -230,7 +229,6 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-_new = tuple.__new__
 Ident = tuple[str, tuple[tuple[str, str], ...]]  # (metric, labels as the agent sent them)
 
 
@@ -292,11 +290,6 @@ class SeriesKeys:
                 self.built += len(keys) - before
             keys.last_set = series
         return keys.last_keys, batch.t, values
-
-    def samples(self, batch: AgentBatch, asset_id: int, customer_id: int) -> list[Sample]:
-        keys, t, values = self.block(batch, asset_id, customer_id)
-        # Samples made in C: tuple.__new__ skips NamedTuple's Python-level constructor.
-        return list(map(_new, repeat(Sample), zip(keys, repeat(t), values)))
 
 
 _series_keys = SeriesKeys()

@@ -10,18 +10,33 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display; before anything imports pyplot
 
 from matplotlib import dates as mdates
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from opsdesk.core.calendar import CHINA
 
 FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
+CJK_FONT_FILES = "/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc"  # Debian's fonts-noto-cjk
+
+
+def _know_cjk_fonts() -> None:
+    """Make matplotlib see Noto Sans CJK even if its font cache was built before the fonts were
+    installed (it never rescans): else every Chinese glyph in a chart is an empty box."""
+    if any(f.name == FONTS[0] for f in font_manager.fontManager.ttflist):
+        return
+    for path in sorted(Path("/").glob(CJK_FONT_FILES.lstrip("/"))):
+        font_manager.fontManager.addfont(str(path))
+
+
+_know_cjk_fonts()
 SEVERITY_COLOURS = {"P1": "#b42318", "P2": "#dc6803", "P3": "#c4a000", "P4": "#6172f3"}
 PALETTE = ["#1f6feb", "#12b76a", "#f79009", "#d92d20", "#7a5af8", "#0e9384", "#dd2590", "#667085"]
 MAX_LINES = len(PALETTE)

@@ -55,8 +55,8 @@ def test_a_version_2_batch_gives_the_samples_of_its_version_1_twin() -> None:
     assert new.model_dump(exclude={"v", "samples"}) == old.model_dump(exclude={"v", "samples"})
     assert new.sample_count == old.sample_count == 3
     keys = SeriesKeys()
-    assert keys.samples(new, 901, 5) == keys.samples(old, 901, 5)
-    assert [s.value for s in keys.samples(new, 901, 5)] == [0.5, 12.5, 40.25]
+    assert keys.block(new, 901, 5) == keys.block(old, 901, 5)
+    assert keys.block(new, 901, 5)[1:] == (new.t, [0.5, 12.5, 40.25])
 
 
 def test_the_same_series_are_recognised_and_new_ones_decoded() -> None:
@@ -71,9 +71,9 @@ def test_the_same_series_are_recognised_and_new_ones_decoded() -> None:
     assert parse(v2(1), LIMITS, now).columns()[0] is not parse(v2(1), LIMITS, now).columns()[0]
     # keys follow the set: the same objects while it stays, new ones when it changes
     keys = SeriesKeys()
-    a = keys.samples(parse(v2(4), LIMITS, now, asset_id=904), 904, 5)
-    b = keys.samples(parse(v2(5), LIMITS, now, asset_id=904), 904, 5)
-    assert all(x.series is y.series for x, y in zip(a, b, strict=True))
+    a = keys.block(parse(v2(4), LIMITS, now, asset_id=904), 904, 5)[0]
+    b = keys.block(parse(v2(5), LIMITS, now, asset_id=904), 904, 5)[0]
+    assert a is b
 
 
 REFUSED = [
