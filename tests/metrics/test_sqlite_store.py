@@ -177,6 +177,8 @@ def test_series_listing_by_matchers(store: MetricStore) -> None:
     words = Matcher("host", "1|10|99", Op.RE)
     assert words.literals == {"1", "10", "99"}
     assert store.series([words, Matcher.eq("mode", "user")]) == sorted([cpu(1, "user"), cpu(10, "user")])
+    assert store.series([words]) == [k for k in store.series([]) if k.get("host") in {"1", "10"}]
+    assert store.series([Matcher("mode", "user|nice", Op.RE), words]) == [cpu(1, "user"), cpu(10, "user")]
     assert store.series([Matcher("host", "1|2", Op.NRE), Matcher.eq("mode", "idle")]) == [cpu(10, "idle")]
     assert Matcher("host", "1.", Op.RE).literals is None  # "." is a wildcard, not a word
     assert store.series([Matcher("host", "1.", Op.RE), Matcher.eq("mode", "idle")]) == [cpu(10, "idle")]
