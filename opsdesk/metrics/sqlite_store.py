@@ -44,7 +44,9 @@ _NO_HEAD = 2**63 - 1
 _T, _V = itemgetter(1), itemgetter(2)
 _NEWEST = itemgetter(-1)
 _new = tuple.__new__
-MAX_RUNS = 200_000
+# Remembered runs, about 3 KB each for a 91-series host: one per host, plus stale ones left by hosts
+# whose series changed (rebuilt when needed, so dropping them all at the bound is cheap).
+MAX_RUNS = 50_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
