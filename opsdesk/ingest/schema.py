@@ -132,9 +132,7 @@ class AgentBatch(BaseModel):
 
     @property
     def sample_count(self) -> int:
-        private = self.__pydantic_private__
-        columns = private["_columns"] if private else None
-        return len(columns[1]) if columns is not None else len(self.samples)
+        return len(self.columns()[1])
 
 
 # -- the same format for msgspec: a C decoder that checks a usual batch in a fraction of pydantic's
@@ -230,10 +228,10 @@ def check_limits(
     batch: AgentBatch, now_ms: int, max_samples: int, max_labels: int, max_future_s: int, max_past_s: int
 ) -> None:
     """What pydantic cannot say alone: counts, label names and the clock."""
-    series, _ = batch.columns()
+    series, values = batch.columns()
     field = "series" if series.raw else "samples"
-    if batch.sample_count > max_samples:
-        raise BatchRejected(f"{field}: {batch.sample_count} in one batch, at most {max_samples}")
+    if len(values) > max_samples:
+        raise BatchRejected(f"{field}: {len(values)} in one batch, at most {max_samples}")
     if series.raw:  # version 2: label names were checked when the series were first decoded
         if series.widest > max_labels:
             check_labels(series.labels, max_labels, field)
